@@ -1,0 +1,65 @@
+# CNOP: `make run` sets up everything and serves the app; `make test` sets up and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TOOLS := .tools
+BUN := $(TOOLS)/node_modules/bun/bin/bun.exe
+BUN_VERSION := 1.4.4
+CNOP_PORT ?= 3000
+
+export REFLEX_DIR := $(CURDIR)/.tools/reflex
+export BUN_INSTALL_CACHE_DIR := $(CURDIR)/.tools/bun-cache
+export REFLEX_BUN_PATH := $(CURDIR)/$(BUN)
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := false
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: run test setup setup-test lint format bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(BUN):
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+	test -x $(BUN) || cp $(TOOLS)/node_modules/@oven/bun-linux-x64/bin/bun $(BUN)
+	$(BUN) --version
+
+setup: $(VENV)/.runtime $(BUN)
+	$(PY) -m cnop_app.manage migrate
+	$(PY) -m cnop_app.manage seed
+
+run: setup
+	CNOP_PORT=$(CNOP_PORT) $(VENV)/bin/reflex run --env prod --single-port --frontend-port $(CNOP_PORT) --backend-port $(CNOP_PORT)
+
+# Test-only system tools: Debian's Chromium for the browser tests (Playwright drives it; no download).
+/usr/bin/chromium:
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+
+setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check cnop_app tests bench alembic rxconfig.py
+	$(VENV)/bin/ruff format --check cnop_app tests bench alembic rxconfig.py
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format cnop_app tests bench alembic rxconfig.py
+	$(VENV)/bin/ruff check --fix cnop_app tests bench alembic rxconfig.py
+
+test: setup-test lint
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS) tests
+
+bench: setup
+	$(PY) bench/orders.py
+
+clean:
+	rm -rf .web data .pytest_cache

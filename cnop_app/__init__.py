@@ -1,0 +1,1 @@
+"""CNOP, the Cloud Native Order Processor."""

@@ -1,0 +1,48 @@
+"""Map domain errors and framework errors to consistent JSON bodies: {"detail": ...}."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cnop_app.observability.logging import get_logger
+from cnop_app.services.errors import AuthenticationFailed, DomainError, RateLimited
+
+_log = get_logger("api")
+
+
+def _clean_validation_errors(errors: list[dict]) -> list[dict]:
+    cleaned = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        field = next((p for p in reversed(loc) if p not in ("body", "query", "path", "header")), None)
+        cleaned.append({"loc": loc, "field": field, "msg": err.get("msg", "invalid"), "type": err.get("type", "")})
+    return cleaned
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    @api.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code, headers=headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder(_clean_validation_errors(list(exc.errors())))}, status_code=422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never leak a stack trace to the client; the log has it with the request id.
+        _log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)

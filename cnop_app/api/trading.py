@@ -1,0 +1,5 @@
+"""Routes for the trading feature (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["trading"])

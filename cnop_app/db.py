@@ -1,0 +1,182 @@
+"""Database engines, exact decimal column type and the transaction helpers.
+
+SQLite runs in WAL mode with a busy timeout. Writes go through `write_session()`, which on SQLite
+opens the transaction with BEGIN IMMEDIATE (the database write lock is taken up front, so two
+writers serialize instead of failing on lock upgrade) and on PostgreSQL relies on
+`SELECT ... FOR UPDATE` of the account row (`lock_account` in services).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, Numeric, String, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, create_engine
+
+from cnop_app.config import get_settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class ExactDecimal(TypeDecorator):
+    """Decimal stored without loss: NUMERIC(38, 18) on PostgreSQL, canonical text on SQLite.
+
+    SQLite has no exact numeric type (NUMERIC affinity turns values into floats), so the text form
+    keeps every digit; sums are computed in Python with Decimal.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            if isinstance(value, float):
+                raise TypeError("float is not allowed in a money column; use Decimal")
+            value = Decimal(value)
+        if not value.is_finite():
+            raise ValueError("money and quantities must be finite")
+        if dialect.name == "sqlite":
+            return format(value, "f")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(DateTime(timezone=dialect.name != "sqlite"))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use datetime.now(timezone.utc)")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _make_engine(url: str, immediate: bool) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=20,
+            max_overflow=20,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" hook below choose the BEGIN flavour.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin_sql)
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+
+
+class _Engines:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._url: str | None = None
+        self.read: Engine | None = None
+        self.write: Engine | None = None
+
+    def get(self) -> tuple[Engine, Engine]:
+        url = get_settings().database_url
+        with self._lock:
+            if self._url != url or self.read is None or self.write is None:
+                self.dispose_locked()
+                self.write = _make_engine(url, immediate=True)
+                # PostgreSQL needs no second engine: row locks come from FOR UPDATE.
+                self.read = _make_engine(url, immediate=False) if url.startswith("sqlite") else self.write
+                self._url = url
+            return self.read, self.write
+
+    def dispose_locked(self) -> None:
+        for engine in {self.read, self.write}:
+            if engine is not None:
+                engine.dispose()
+        self.read = self.write = None
+        self._url = None
+
+
+_engines = _Engines()
+
+
+def read_engine() -> Engine:
+    return _engines.get()[0]
+
+
+def write_engine() -> Engine:
+    return _engines.get()[1]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, shutdown, switching databases)."""
+    with _engines._lock:
+        _engines.dispose_locked()
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A session for reads: consistent snapshot, never takes the write lock."""
+    with Session(read_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """One atomic write transaction: commits on success, rolls back everything on any error."""
+    with Session(write_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def null_pool_engine(url: str) -> Engine:
+    """A poolless engine for one-off tools (migrations)."""
+    return create_engine(url, poolclass=NullPool)

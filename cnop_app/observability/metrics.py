@@ -1,0 +1,30 @@
+"""Prometheus metrics. Route labels are templates (bounded), never raw paths."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter(
+    "cnop_http_requests_total",
+    "HTTP requests by method, route template and status class",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "cnop_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+AUTH_EVENTS = Counter("cnop_auth_events_total", "Logins, failures and logouts", ["event"], registry=REGISTRY)
+CASH_MOVES = Counter("cnop_cash_moves_total", "Deposits and withdrawals", ["kind"], registry=REGISTRY)
+BUILD_INFO = Gauge("cnop_build_info", "Always 1; labels describe the running build", ["version"], registry=REGISTRY)
+BUILD_INFO.labels(version="0.1.0").set(1)
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

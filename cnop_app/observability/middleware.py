@@ -1,0 +1,129 @@
+"""ASGI middleware: request ids, body size limit, access logs and HTTP metrics.
+
+Pure ASGI (not BaseHTTPMiddleware) so websockets pass through untouched and the hot path stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from cnop_app.observability.logging import get_logger, request_id_var
+from cnop_app.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_log = get_logger("http")
+
+# Observers told about each finished API request (the activity monitor registers here).
+RequestObserver = Callable[[str, str, int, float], None]
+_observers: list[RequestObserver] = []
+
+
+def add_request_observer(observer: RequestObserver) -> None:
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route template, or a fixed bucket: labels stay bounded whatever the path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str) and path:
+        return path
+    raw = scope.get("path", "")
+    if raw.startswith("/api/"):
+        return "/api/unmatched"
+    if raw.startswith("/_event"):
+        return "/_event"
+    return "frontend"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 65536) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        status_holder = {"status": 500, "started": False}
+        path = scope.get("path", "")
+        is_api = path.startswith("/api/") or path in ("/health", "/metrics")
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                if is_api:
+                    hdrs = list(message.get("headers", []))
+                    hdrs.append((b"x-request-id", request_id.encode()))
+                    message["headers"] = hdrs
+            await send(message)
+
+        try:
+            length = headers.get("content-length")
+            if is_api and length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await self._too_large(send_wrapper)
+                return
+            received = 0
+
+            async def receive_wrapper() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if is_api and received > self.max_body_bytes:
+                        raise _BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, receive_wrapper, send_wrapper)
+            except _BodyTooLarge:
+                if not status_holder["started"]:
+                    await self._too_large(send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            if is_api:
+                label = route_label(scope)
+                method = scope.get("method", "GET")
+                status = int(status_holder["status"])
+                HTTP_REQUESTS.labels(method, label, f"{status // 100}xx").inc()
+                HTTP_LATENCY.labels(method, label).observe(elapsed)
+                for observer in _observers:
+                    observer(method, label, status, elapsed)
+                _log.info(
+                    "request",
+                    extra={"method": method, "route": label, "status": status, "ms": round(elapsed * 1000, 2)},
+                )
+            request_id_var.reset(token)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps({"detail": f"Request body too large (limit {self.max_body_bytes} bytes)"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,271 @@
+"""Cash accounts and the append-only ledger.
+
+Every balance change is one LedgerEntry written in the same transaction as the new balance, with
+the account row locked; the balance always equals the sum of the user's entries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, time, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from cnop_app.config import get_settings
+from cnop_app.db import read_session, write_session
+from cnop_app.models import Account, LedgerEntry
+from cnop_app.services import idempotency, outbox
+from cnop_app.services.errors import BusinessRuleViolation, NotFound, ValidationFailed
+from cnop_app.services.money import money_str, parse_decimal, to_cents
+
+ENTRY_TYPES = ("deposit", "withdraw", "order_payment", "order_sale", "fee", "hold", "release", "system_adjustment")
+MAX_AMOUNT = Decimal("1000000")
+
+
+@dataclass(frozen=True)
+class Balance:
+    username: str
+    current_balance: Decimal
+    held: Decimal
+    available: Decimal
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CashResult:
+    """The outcome of a deposit or withdrawal (what an idempotent retry returns)."""
+
+    transaction_id: str
+    transaction_type: str
+    amount: str
+    balance_after: str
+    timestamp: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    transaction_id: str
+    transaction_type: str
+    amount: Decimal
+    balance_after: Decimal
+    reference: str | None
+    description: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Allowance:
+    deposit_limit: Decimal
+    deposited_today: Decimal
+    deposit_remaining: Decimal
+    withdraw_limit: Decimal
+    withdrawn_today: Decimal
+    withdraw_remaining: Decimal
+
+
+def lock_account(session: Session, username: str) -> Account:
+    """The account row, locked for this transaction (FOR UPDATE; SQLite already holds the write lock)."""
+    account = session.exec(select(Account).where(Account.username == username).with_for_update()).first()
+    if account is None:
+        raise NotFound("Account not found")
+    return account
+
+
+def post_entry(
+    session: Session,
+    account: Account,
+    entry_type: str,
+    amount: Decimal,
+    *,
+    reference: str | None = None,
+    description: str = "",
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Apply a signed cash change to a locked account and append its ledger entry."""
+    if entry_type not in ENTRY_TYPES:
+        raise ValueError(f"unknown ledger entry type {entry_type!r}")
+    now = now or datetime.now(timezone.utc)
+    new_cash = account.cash + amount
+    if new_cash < 0:
+        raise BusinessRuleViolation(f"Insufficient funds: short by ${money_str(-new_cash)}", "amount")
+    account.cash = new_cash
+    account.version += 1
+    account.updated_at = now
+    session.add(account)
+    entry = LedgerEntry(
+        transaction_id=str(uuid.uuid4()),
+        username=account.username,
+        entry_type=entry_type,
+        amount=amount,
+        balance_after=new_cash,
+        reference=reference,
+        description=description[:255],
+        created_at=now,
+    )
+    session.add(entry)
+    outbox.emit(session, "ledger", entry.transaction_id, entry)
+    outbox.emit(session, "balance", account.username, account)
+    return entry
+
+
+def validate_amount(value: object) -> Decimal:
+    amount = parse_decimal(value, "amount", max_places=2)
+    if amount <= 0:
+        raise ValidationFailed("amount must be greater than 0", "amount")
+    if amount > MAX_AMOUNT:
+        raise ValidationFailed("amount must be at most 1,000,000", "amount")
+    return to_cents(amount)
+
+
+def _day_start(now: datetime) -> datetime:
+    return datetime.combine(now.date(), time.min, tzinfo=timezone.utc)
+
+
+def _today_total(session: Session, username: str, entry_type: str, now: datetime) -> Decimal:
+    amounts = session.exec(
+        select(LedgerEntry.amount).where(
+            LedgerEntry.username == username,
+            LedgerEntry.entry_type == entry_type,
+            LedgerEntry.created_at >= _day_start(now),
+        )
+    ).all()
+    total = Decimal(0)
+    for amount in amounts:
+        total += abs(amount)
+    return total
+
+
+def allowance(username: str) -> Allowance:
+    settings = get_settings()
+    now = datetime.now(timezone.utc)
+    with read_session() as session:
+        deposited = _today_total(session, username, "deposit", now)
+        withdrawn = _today_total(session, username, "withdraw", now)
+    return Allowance(
+        deposit_limit=settings.daily_deposit_limit,
+        deposited_today=deposited,
+        deposit_remaining=max(Decimal(0), settings.daily_deposit_limit - deposited),
+        withdraw_limit=settings.daily_withdraw_limit,
+        withdrawn_today=withdrawn,
+        withdraw_remaining=max(Decimal(0), settings.daily_withdraw_limit - withdrawn),
+    )
+
+
+def _move_cash(username: str, kind: str, raw_amount: object, idempotency_key: object) -> CashResult:
+    amount = validate_amount(raw_amount)
+    key = idempotency.check_key(idempotency_key)
+    req_hash = idempotency.request_hash({"kind": kind, "amount": str(amount)})
+    settings = get_settings()
+    limit = settings.daily_deposit_limit if kind == "deposit" else settings.daily_withdraw_limit
+    with write_session() as session:
+        account = lock_account(session, username)
+        if key is not None:
+            prior = idempotency.lookup(session, username, kind, key, req_hash)
+            if prior is not None:
+                return CashResult(**prior)
+        now = datetime.now(timezone.utc)
+        used = _today_total(session, username, kind, now)
+        if used + amount > limit:
+            remaining = max(Decimal(0), limit - used)
+            raise BusinessRuleViolation(
+                f"Daily {kind} limit of ${money_str(limit)} exceeded: ${money_str(remaining)} remaining today",
+                "amount",
+            )
+        if kind == "withdraw":
+            available = account.cash - account.held
+            if amount > available:
+                raise BusinessRuleViolation(
+                    f"Insufficient funds: available ${money_str(available)}, "
+                    f"short by ${money_str(amount - available)}",
+                    "amount",
+                )
+        signed = amount if kind == "deposit" else -amount
+        description = "Deposit" if kind == "deposit" else "Withdrawal"
+        entry = post_entry(session, account, kind, signed, description=description, now=now)
+        result = CashResult(
+            transaction_id=entry.transaction_id,
+            transaction_type=kind,
+            amount=money_str(amount) or "0.00",
+            balance_after=money_str(entry.balance_after) or "0.00",
+            timestamp=now.isoformat(),
+            message=f"{description} of ${money_str(amount)} completed",
+        )
+        if key is not None:
+            idempotency.store(session, username, kind, key, req_hash, result.as_dict())
+    return result
+
+
+def deposit(username: str, amount: object, idempotency_key: object = None) -> CashResult:
+    return _move_cash(username, "deposit", amount, idempotency_key)
+
+
+def withdraw(username: str, amount: object, idempotency_key: object = None) -> CashResult:
+    return _move_cash(username, "withdraw", amount, idempotency_key)
+
+
+def get_balance(username: str) -> Balance:
+    with read_session() as session:
+        account = session.get(Account, username)
+    if account is None:
+        raise NotFound("Account not found")
+    return Balance(
+        username=username,
+        current_balance=account.cash,
+        held=account.held,
+        available=account.cash - account.held,
+        updated_at=account.updated_at,
+    )
+
+
+def list_transactions(username: str, limit: int = 50, offset: int = 0) -> tuple[list[LedgerView], int]:
+    """Ledger entries newest first, with the total count for pagination."""
+    if not 1 <= limit <= 500:
+        raise ValidationFailed("limit must be between 1 and 500", "limit")
+    if offset < 0:
+        raise ValidationFailed("offset must be 0 or more", "offset")
+    with read_session() as session:
+        total = session.exec(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.username == username)
+        ).one()
+        rows = session.exec(
+            select(LedgerEntry)
+            .where(LedgerEntry.username == username)
+            .order_by(LedgerEntry.id.desc())  # type: ignore[union-attr]
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return (
+        [
+            LedgerView(
+                transaction_id=r.transaction_id,
+                transaction_type=r.entry_type,
+                amount=r.amount,
+                balance_after=r.balance_after,
+                reference=r.reference,
+                description=r.description,
+                status="completed",
+                created_at=r.created_at,
+            )
+            for r in rows
+        ],
+        int(total),
+    )
+
+
+def ledger_sum(username: str) -> Decimal:
+    """Replay the ledger (the invariant: equals the stored balance)."""
+    with read_session() as session:
+        amounts = session.exec(select(LedgerEntry.amount).where(LedgerEntry.username == username)).all()
+    total = Decimal(0)
+    for amount in amounts:
+        total += amount
+    return total

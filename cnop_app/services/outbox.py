@@ -1,0 +1,46 @@
+"""Transactional outbox: change records written in the same SQL transaction as the change.
+
+The DynamoDB mirror drains them in commit order. Nothing is written while the mirror is off
+(`CNOP_DYNAMODB_ENDPOINT` unset); turning it on later starts with a backfill.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, SQLModel
+
+from cnop_app.config import get_settings
+from cnop_app.models import Outbox
+
+ENTITIES = ("user", "balance", "ledger", "holding", "asset_transaction", "order", "asset")
+
+
+def row_payload(row: SQLModel) -> dict[str, Any]:
+    """A row as JSON-safe values: Decimal and datetime as exact strings."""
+    out: dict[str, Any] = {}
+    for name in type(row).model_fields:
+        value = getattr(row, name)
+        if isinstance(value, Decimal):
+            value = format(value, "f")
+        elif isinstance(value, (datetime, date)):
+            value = value.isoformat()
+        out[name] = value
+    return out
+
+
+def enabled() -> bool:
+    return bool(get_settings().dynamodb_endpoint)
+
+
+def emit(session: Session, entity: str, key: str, row: SQLModel | None = None, *, operation: str = "upsert") -> None:
+    """Record that `entity` `key` changed. Call after the change, inside its transaction."""
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown outbox entity {entity!r}")
+    if not enabled():
+        return
+    payload = row_payload(row) if row is not None else {}
+    session.add(Outbox(entity=entity, entity_key=key, operation=operation, payload=json.dumps(payload)))

@@ -1,0 +1,88 @@
+"""Shared fixtures: every test gets its own data dir and a freshly migrated SQLite database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cnop_app.api import create_api
+from cnop_app.config import reset_settings
+from cnop_app.db import dispose_engines
+from cnop_app.manage import migrate
+
+STRONG_PASSWORD = "Correct-Horse-42"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run the alembic migrations once; each test copies the resulting file."""
+    path = tmp_path_factory.mktemp("template") / "cnop.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def cnop_env(tmp_path: Path, migrated_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A clean CNOP environment: temp data dir, migrated SQLite DB, no cloud, test-sized limits."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for key in list(os.environ):
+        if key.startswith("CNOP_"):
+            monkeypatch.delenv(key)
+    shutil.copy(migrated_template, data_dir / "cnop.db")
+    monkeypatch.setenv("CNOP_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CNOP_ENV", "development")
+    monkeypatch.setenv("CNOP_JWT_SECRET", "test-secret-" + "x" * 40)
+    monkeypatch.setenv("CNOP_LOG_JSON", "false")
+    monkeypatch.setenv("CNOP_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("CNOP_MARKET_SOURCE", "snapshot")
+    reset_settings()
+    dispose_engines()
+    yield data_dir
+    dispose_engines()
+    reset_settings()
+
+
+@pytest.fixture
+def client(cnop_env: Path) -> Iterator[TestClient]:
+    with TestClient(create_api(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def user_payload(username: str = "alice_01", **overrides: Any) -> dict[str, Any]:
+    data = {
+        "username": username,
+        "email": f"{username}@example.com",
+        "password": STRONG_PASSWORD,
+        "first_name": "Alice",
+        "last_name": "Smith",
+    }
+    data.update(overrides)
+    return data
+
+
+def register_and_login(client: TestClient, username: str = "alice_01") -> dict[str, str]:
+    """Register a user through the API and return its Authorization header."""
+    response = client.post("/api/v1/auth/register", json=user_payload(username))
+    assert response.status_code == 201, response.text
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": STRONG_PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def auth_headers(client: TestClient) -> dict[str, str]:
+    return register_and_login(client)
