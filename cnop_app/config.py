@@ -53,6 +53,16 @@ def _bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+MARKET_SOURCES = ("coingecko", "snapshot", "simulated")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -71,6 +81,23 @@ class Settings:
     log_level: str
     log_json: bool
     dynamodb_endpoint: str | None
+    dynamodb_table_prefix: str
+    dynamodb_mirror_secrets: bool
+    aws_region: str
+    market_source: str
+    coingecko_base_url: str
+    coingecko_api_key: str | None = field(repr=False)
+    coingecko_api_key_type: str
+    market_coins: int
+    refresh_active_seconds: int
+    refresh_idle_seconds: int
+    idle_after_seconds: int
+    breaker_failures: int
+    breaker_reset_seconds: int
+    simulated_seed: int
+    max_order_value: Decimal
+    fee_bps: Decimal
+    run_scheduler: bool
 
     @property
     def is_production(self) -> bool:
@@ -133,6 +160,23 @@ def load_settings() -> Settings:
         log_level=_env("CNOP_LOG_LEVEL", "INFO").upper(),
         log_json=_bool("CNOP_LOG_JSON", True),
         dynamodb_endpoint=_env("CNOP_DYNAMODB_ENDPOINT", "") or None,
+        dynamodb_table_prefix=_env("CNOP_DYNAMODB_TABLE_PREFIX", "cnop-"),
+        dynamodb_mirror_secrets=_bool("CNOP_DYNAMODB_MIRROR_SECRETS", False),
+        aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")),
+        market_source=_choice("CNOP_MARKET_SOURCE", "coingecko", MARKET_SOURCES),
+        coingecko_base_url=_env("CNOP_COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3").rstrip("/"),
+        coingecko_api_key=_env("CNOP_COINGECKO_API_KEY", "") or None,
+        coingecko_api_key_type=_choice("CNOP_COINGECKO_API_KEY_TYPE", "demo", ("demo", "pro")),
+        market_coins=_int("CNOP_MARKET_COINS", 100, minimum=1),
+        refresh_active_seconds=_int("CNOP_REFRESH_ACTIVE_SECONDS", 300, minimum=1),
+        refresh_idle_seconds=_int("CNOP_REFRESH_IDLE_SECONDS", 1800, minimum=1),
+        idle_after_seconds=_int("CNOP_IDLE_AFTER_SECONDS", 600, minimum=1),
+        breaker_failures=_int("CNOP_BREAKER_FAILURES", 5, minimum=1),
+        breaker_reset_seconds=_int("CNOP_BREAKER_RESET_SECONDS", 60, minimum=1),
+        simulated_seed=_int("CNOP_SIMULATED_SEED", 42),
+        max_order_value=_decimal("CNOP_MAX_ORDER_VALUE", "10000"),
+        fee_bps=_decimal("CNOP_FEE_BPS", "0"),
+        run_scheduler=_bool("CNOP_RUN_SCHEDULER", True),
     )
 
 
