@@ -24,7 +24,9 @@ def create_api() -> FastAPI:
     api = FastAPI(
         title="CNOP API",
         version="1.0.0",
-        description="Cloud Native Order Processor: paper trading REST API. Money is sent and returned as decimal strings.",
+        description=(
+            "Cloud Native Order Processor: paper trading REST API. Money is sent and returned as decimal strings."
+        ),
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",

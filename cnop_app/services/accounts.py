@@ -184,8 +184,7 @@ def _move_cash(username: str, kind: str, raw_amount: object, idempotency_key: ob
             available = account.cash - account.held
             if amount > available:
                 raise BusinessRuleViolation(
-                    f"Insufficient funds: available ${money_str(available)}, "
-                    f"short by ${money_str(amount - available)}",
+                    f"Insufficient funds: available ${money_str(available)}, short by ${money_str(amount - available)}",
                     "amount",
                 )
         signed = amount if kind == "deposit" else -amount

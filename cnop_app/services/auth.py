@@ -334,9 +334,7 @@ def active_sessions(username: str) -> list[SessionView]:
             .where(AuthSession.username == username, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
             .order_by(AuthSession.issued_at.desc())  # type: ignore[attr-defined]
         ).all()
-    return [
-        SessionView(r.jti, r.issued_at, r.expires_at, r.user_agent, r.ip) for r in rows if r.expires_at > now
-    ]
+    return [SessionView(r.jti, r.issued_at, r.expires_at, r.user_agent, r.ip) for r in rows if r.expires_at > now]
 
 
 # ---------------------------------------------------------------- profile

@@ -41,9 +41,7 @@ def lookup(session: Session, username: str, scope: str, key: str, req_hash: str)
     if row is None:
         return None
     if row.request_hash != req_hash:
-        raise ValidationFailed(
-            "Idempotency-Key was already used with a different request", "Idempotency-Key"
-        )
+        raise ValidationFailed("Idempotency-Key was already used with a different request", "Idempotency-Key")
     return json.loads(row.response_body)
 
 

@@ -8,7 +8,9 @@ from datetime import date, datetime, timezone
 from cnop_app.services.errors import ValidationFailed
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{6,30}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 NAME_RE = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '\-])*$")
 PASSWORD_SPECIALS = "!@#$%^&*()-_=+"
 PASSWORD_MIN = 12

@@ -1,0 +1,1 @@
+"""Reflex states: thin adapters over services. Identity always comes from the verified token."""

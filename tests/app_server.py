@@ -1,0 +1,100 @@
+"""Start the real app the way `make run` does (migrate, seed, `reflex run --env prod`) on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 240
+
+
+def _env(data_dir: Path, port: int, extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNOP_")}
+    env.update(
+        {
+            "CNOP_DATA_DIR": str(data_dir),
+            "CNOP_PORT": str(port),
+            "CNOP_ENV": "development",
+            "CNOP_MARKET_SOURCE": "snapshot",
+            "CNOP_LOG_LEVEL": "WARNING",
+            "REFLEX_DIR": str(ROOT / ".tools" / "reflex"),
+            "BUN_INSTALL_CACHE_DIR": str(ROOT / ".tools" / "bun-cache"),
+            "REFLEX_BUN_PATH": str(ROOT / ".tools" / "node_modules" / "bun" / "bin" / "bun.exe"),
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            "REFLEX_CHECK_LATEST_VERSION": "false",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def running_app(data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Yield the base URL of a running app; stop it (whole process group) afterwards."""
+    env = _env(data_dir, port, extra_env)
+    python = str(VENV_BIN / "python")
+    subprocess.run([python, "-m", "cnop_app.manage", "migrate"], cwd=ROOT, env=env, check=True)
+    subprocess.run([python, "-m", "cnop_app.manage", "seed"], cwd=ROOT, env=env, check=True)
+    log_path = data_dir / "app.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "reflex"),
+            "run",
+            "--env",
+            "prod",
+            "--single-port",
+            "--frontend-port",
+            str(port),
+            "--backend-port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200 and httpx.get(base, timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"app did not start in {START_TIMEOUT_S}s:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
