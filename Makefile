@@ -45,7 +45,11 @@ run: setup
 	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
-setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium
+/usr/lib/postgresql:
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
+
+setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium /usr/lib/postgresql
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check cnop_app tests bench alembic rxconfig.py
@@ -55,8 +59,11 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff format cnop_app tests bench alembic rxconfig.py
 	$(VENV)/bin/ruff check --fix cnop_app tests bench alembic rxconfig.py
 
+# PostgreSQL runs beside SQLite in the tests: a throwaway cluster from Debian's package, stopped afterwards.
 test: setup-test lint
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS) tests
+	@url=$$(bash tests/pg_cluster.sh start) || exit 1; \
+	CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) tests; rc=$$?; \
+	bash tests/pg_cluster.sh stop; exit $$rc
 
 bench: setup
 	$(PY) bench/orders.py

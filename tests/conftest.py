@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +21,9 @@ from cnop_app.db import dispose_engines
 from cnop_app.manage import migrate
 
 STRONG_PASSWORD = "Correct-Horse-42"
+# Set by `make test`, which starts a throwaway PostgreSQL cluster (tests/pg_cluster.sh).
+PG_ADMIN_URL = os.environ.get("CNOP_TEST_DATABASE_URL", "")
+DB_BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
 
 
 def free_port() -> int:
@@ -86,3 +92,35 @@ def register_and_login(client: TestClient, username: str = "alice_01") -> dict[s
 @pytest.fixture
 def auth_headers(client: TestClient) -> dict[str, str]:
     return register_and_login(client)
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, migrated database on the test cluster; dropped afterwards."""
+    name = "cnop_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def any_db(request: pytest.FixtureRequest, cnop_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run the test on SQLite and, when `make test` provides one, on PostgreSQL."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    with fresh_postgres_database() as url:
+        monkeypatch.setenv("CNOP_DATABASE_URL", url)
+        reset_settings()
+        dispose_engines()
+        yield "postgresql"
+    reset_settings()
+    dispose_engines()

@@ -12,14 +12,20 @@ from cnop_app.observability.logging import get_logger
 from cnop_app.services.errors import AuthenticationFailed, DomainError, RateLimited
 
 _log = get_logger("api")
+_SECTIONS = ("body", "query", "path", "header", "cookie")
 
 
 def _clean_validation_errors(errors: list[dict]) -> list[dict]:
     cleaned = []
+    seen: set[str | None] = set()
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
-        field = next((p for p in reversed(loc) if p not in ("body", "query", "path", "header")), None)
-        cleaned.append({"loc": loc, "field": field, "msg": err.get("msg", "invalid"), "type": err.get("type", "")})
+        # ["body", "amount", "str"]: the field is what follows the section; later parts name union members.
+        field = loc[1] if len(loc) > 1 and loc[0] in _SECTIONS else (loc[-1] if loc else None)
+        if field in seen:
+            continue  # a union type reports one error per member: keep the first
+        seen.add(field)
+        cleaned.append({"loc": loc[:2], "field": field, "msg": err.get("msg", "invalid"), "type": err.get("type", "")})
     return cleaned
 
 

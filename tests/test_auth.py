@@ -1,0 +1,316 @@
+"""Registration rules, login, tokens, revocation and profile: service and REST API."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from cnop_app.config import get_settings, reset_settings
+from cnop_app.db import read_session, write_session
+from cnop_app.models import AuditEvent, AuthSession, User
+from cnop_app.services import auth
+from cnop_app.services.errors import AuthenticationFailed, Conflict, RateLimited, ValidationFailed
+from tests.conftest import STRONG_PASSWORD, register_and_login, user_payload
+
+# ---------------------------------------------------------------- service
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("username", "short", "6-30"),
+        ("username", "has space1", "6-30"),
+        ("username", "x" * 31, "6-30"),
+        ("email", "not-an-email", "valid email"),
+        ("password", "alllowercase1!", "upper-case"),
+        ("password", "ALLUPPERCASE1!", "lower-case"),
+        ("password", "NoDigitsHere!!", "digit"),
+        ("password", "NoSpecials1234", "one of"),
+        ("password", "Sh0rt!", "at least 12"),
+        ("first_name", "R2D2", "letters"),
+        ("last_name", "", "letters"),
+        ("phone", "12345", "10-15 digits"),
+        ("date_of_birth", "2020-01-01", "age"),
+        ("date_of_birth", "1800-01-01", "age"),
+        ("date_of_birth", "yesterday", "YYYY-MM-DD"),
+    ],
+)
+def test_registration_rules_name_the_field(cnop_env: object, field: str, value: str, fragment: str) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        auth.register(user_payload(**{field: value}))
+    assert err.value.field == field
+    assert fragment in err.value.message
+    with read_session() as session:
+        assert session.exec(select(User)).all() == []
+
+
+def test_long_passphrase_and_names_with_apostrophes_are_accepted(cnop_env: object) -> None:
+    passphrase = "Correct horse battery staple 1! " * 4 + "Zz"
+    assert len(passphrase) >= 128
+    profile = auth.register(
+        user_payload(
+            "Mixed_Case_User",
+            password=passphrase,
+            first_name="Zoë",
+            last_name="O'Brien-Smith",
+            phone="+1 (555) 123-4567",
+            date_of_birth="1990-05-17",
+        )
+    )
+    assert profile.username == "mixed_case_user"
+    assert profile.phone == "15551234567"
+    assert auth.login("MIXED_case_user", passphrase).username == "mixed_case_user"
+
+
+def test_duplicate_username_or_email_conflicts(cnop_env: object) -> None:
+    auth.register(user_payload("alice_01"))
+    with pytest.raises(Conflict) as err:
+        auth.register(user_payload("ALICE_01", email="other@example.com"))
+    assert err.value.field == "username"
+    with pytest.raises(Conflict) as err:
+        auth.register(user_payload("bob_0001", email="ALICE_01@example.com"))
+    assert err.value.field == "email"
+
+
+def test_unknown_user_and_wrong_password_look_the_same(cnop_env: object) -> None:
+    auth.register(user_payload("alice_01"))
+    with pytest.raises(AuthenticationFailed) as unknown:
+        auth.login("nobody_here", STRONG_PASSWORD)
+    with pytest.raises(AuthenticationFailed) as wrong:
+        auth.login("alice_01", "Wrong-Password-99")
+    assert unknown.value.message == wrong.value.message == "Invalid username or password"
+    with read_session() as session:
+        kinds = [e.event_type for e in session.exec(select(AuditEvent)).all()]
+    assert kinds.count("login_failed") == 2
+
+
+def test_repeated_failures_lock_the_account_then_it_recovers(cnop_env: object, monkeypatch) -> None:
+    monkeypatch.setenv("CNOP_LOGIN_MAX_FAILURES", "3")
+    reset_settings()
+    auth.register(user_payload("alice_01"))
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            auth.login("alice_01", "Wrong-Password-99")
+    with pytest.raises(RateLimited) as locked:
+        auth.login("alice_01", STRONG_PASSWORD)
+    assert locked.value.retry_after > 0
+    # Unknown usernames lock out the same way: no way to tell which names exist.
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            auth.login("ghost_user", "Wrong-Password-99")
+    with pytest.raises(RateLimited):
+        auth.login("ghost_user", "Wrong-Password-99")
+    with write_session() as session:
+        user = session.exec(select(User).where(User.username == "alice_01")).one()
+        user.locked_until = datetime.now(timezone.utc) - timedelta(seconds=1)
+        session.add(user)
+    assert auth.login("alice_01", STRONG_PASSWORD).username == "alice_01"
+
+
+def test_token_claims_and_revocation(cnop_env: object) -> None:
+    auth.register(user_payload("alice_01"))
+    issued = auth.login("alice_01", STRONG_PASSWORD)
+    claims = jwt.decode(issued.access_token, get_settings().jwt_secret, algorithms=["HS256"])
+    assert {"sub", "role", "exp", "iat", "jti"} <= set(claims)
+    assert claims["exp"] - claims["iat"] == 3600
+    principal = auth.authenticate(issued.access_token)
+    assert principal.username == "alice_01" and principal.role == "customer"
+    auth.logout(principal)
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        auth.authenticate(issued.access_token)
+
+
+def test_forged_expired_and_disabled_tokens_are_rejected(cnop_env: object) -> None:
+    auth.register(user_payload("alice_01"))
+    issued = auth.login("alice_01", STRONG_PASSWORD)
+    claims = jwt.decode(issued.access_token, get_settings().jwt_secret, algorithms=["HS256"])
+    forged = jwt.encode(claims, "another-secret-" + "y" * 40, algorithm="HS256")
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    for token in (forged, unsigned, "garbage", "", issued.access_token + "x"):
+        with pytest.raises(AuthenticationFailed):
+            auth.authenticate(token)
+    expired = jwt.encode(
+        {**claims, "exp": int(time.time()) - 5, "iat": int(time.time()) - 100}, get_settings().jwt_secret, "HS256"
+    )
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        auth.authenticate(expired)
+    with write_session() as session:
+        user = session.exec(select(User).where(User.username == "alice_01")).one()
+        user.is_active = False
+        session.add(user)
+    with pytest.raises(AuthenticationFailed, match="disabled"):
+        auth.authenticate(issued.access_token)
+
+
+def test_session_expiry_is_checked_server_side(cnop_env: object) -> None:
+    auth.register(user_payload("alice_01"))
+    issued = auth.login("alice_01", STRONG_PASSWORD)
+    with write_session() as session:
+        row = session.get(AuthSession, issued.jti)
+        row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        session.add(row)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        auth.authenticate(issued.access_token)
+
+
+def test_password_change_revokes_other_sessions(cnop_env: object) -> None:
+    auth.register(user_payload("alice_01"))
+    first = auth.login("alice_01", STRONG_PASSWORD)
+    second = auth.login("alice_01", STRONG_PASSWORD)
+    principal = auth.authenticate(first.access_token)
+    with pytest.raises(ValidationFailed) as err:
+        auth.change_password(principal, "Wrong-Password-99", "New-Password-123")
+    assert err.value.field == "current_password"
+    assert auth.change_password(principal, STRONG_PASSWORD, "New-Password-123") == 1
+    auth.authenticate(first.access_token)
+    with pytest.raises(AuthenticationFailed):
+        auth.authenticate(second.access_token)
+    with pytest.raises(AuthenticationFailed):
+        auth.login("alice_01", STRONG_PASSWORD)
+    assert auth.login("alice_01", "New-Password-123").username == "alice_01"
+
+
+def test_bootstrap_admin(cnop_env: object, monkeypatch) -> None:
+    monkeypatch.setenv("CNOP_ADMIN_USERNAME", "site_admin")
+    monkeypatch.setenv("CNOP_ADMIN_PASSWORD", "Admin-Password-1")
+    reset_settings()
+    assert auth.bootstrap_admin() == "site_admin"
+    assert auth.bootstrap_admin() == "site_admin"  # idempotent
+    assert auth.login("site_admin", "Admin-Password-1").role == "admin"
+
+
+# ---------------------------------------------------------------- REST API
+
+
+def test_register_login_profile_logout_over_http(client: TestClient) -> None:
+    response = client.post("/api/v1/auth/register", json=user_payload("carol_99"))
+    assert response.status_code == 201
+    assert response.json()["message"] == "User registered successfully"
+    response = client.post("/api/v1/auth/login", json={"username": "Carol_99", "password": STRONG_PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    profile = client.get("/api/v1/auth/profile", headers=headers).json()
+    for key in (
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "date_of_birth",
+        "marketing_emails_consent",
+        "created_at",
+        "updated_at",
+    ):
+        assert key in profile
+    assert profile["phone"] is None
+    response = client.put(
+        "/api/v1/auth/profile", headers=headers, json={"first_name": "Caroline", "phone": "5551234567"}
+    )
+    assert response.status_code == 200
+    assert response.json()["message"] == "Profile updated successfully"
+    assert response.json()["user"]["first_name"] == "Caroline"
+    assert client.post("/api/v1/auth/logout", headers=headers).json() == {"message": "Logged out successfully"}
+    for path in ("/api/v1/auth/profile", "/api/v1/balance"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "short"}, "username"),
+        ({"email": "nope"}, "email"),
+        ({"password": "weak"}, "password"),
+        ({"username": 123456789}, "username"),
+        ({"marketing_emails_consent": "yes"}, "marketing_emails_consent"),
+        ({"date_of_birth": "not-a-date"}, "date_of_birth"),
+    ],
+)
+def test_register_validation_errors_are_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
+    response = client.post("/api/v1/auth/register", json={**user_payload("dave_001"), **body})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert any(item["field"] == field for item in detail), detail
+
+
+def test_missing_fields_malformed_json_and_huge_bodies(client: TestClient) -> None:
+    response = client.post("/api/v1/auth/register", json={"username": "dave_001"})
+    assert response.status_code == 422
+    assert {"email", "password", "first_name", "last_name"} <= {d["field"] for d in response.json()["detail"]}
+    response = client.post("/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    response = client.post("/api/v1/auth/login", content=b"[1, 2]", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    response = client.post(
+        "/api/v1/auth/register", content=b"x" * 200_000, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+    assert client.get("/api/v1/does/not/exist").status_code == 404
+    assert client.get("/api/v1/does/not/exist").json()["detail"].startswith("Not found")
+
+
+def test_duplicate_registration_is_409(client: TestClient) -> None:
+    assert client.post("/api/v1/auth/register", json=user_payload("erin_001")).status_code == 201
+    response = client.post("/api/v1/auth/register", json=user_payload("erin_001", email="x@example.com"))
+    assert response.status_code == 409
+
+
+def test_login_failures_are_401_then_429_with_retry_after(client: TestClient) -> None:
+    register_and_login(client, "frank_01")
+    for _ in range(5):
+        response = client.post("/api/v1/auth/login", json={"username": "frank_01", "password": "Wrong-Password-9"})
+        assert response.status_code == 401
+        assert response.json()["detail"] == "Invalid username or password"
+    response = client.post("/api/v1/auth/login", json={"username": "frank_01", "password": STRONG_PASSWORD})
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
+
+
+def test_bad_tokens_get_401(client: TestClient) -> None:
+    for header in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
+        assert client.get("/api/v1/auth/profile", headers=header).status_code == 401
+
+
+def test_password_change_and_sessions_over_http(client: TestClient) -> None:
+    headers = register_and_login(client, "gina_001")
+    other = client.post("/api/v1/auth/login", json={"username": "gina_001", "password": STRONG_PASSWORD}).json()
+    sessions = client.get("/api/v1/auth/sessions", headers=headers).json()["sessions"]
+    assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
+    response = client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": STRONG_PASSWORD, "new_password": "weak"},
+    )
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "new_password"
+    response = client.post(
+        "/api/v1/auth/password",
+        headers=headers,
+        json={"current_password": STRONG_PASSWORD, "new_password": "Brand-New-Pass-7"},
+    )
+    assert response.status_code == 200 and response.json()["revoked_sessions"] == 1
+    other_headers = {"Authorization": f"Bearer {other['access_token']}"}
+    assert client.get("/api/v1/auth/profile", headers=other_headers).status_code == 401
+    assert client.get("/api/v1/auth/profile", headers=headers).status_code == 200
+
+
+def test_request_id_is_echoed_or_created(client: TestClient) -> None:
+    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    generated = client.get("/health", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert generated and " " not in generated
+
+
+def test_metrics_use_route_templates(client: TestClient) -> None:
+    client.get("/api/v1/orders/some-random-id-1")
+    client.get("/api/v1/unknown/abc")
+    text = client.get("/metrics").text
+    assert "cnop_http_requests_total" in text
+    assert "some-random-id-1" not in text and "/unknown/abc" not in text
