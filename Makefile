@@ -60,9 +60,12 @@ format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix cnop_app tests bench alembic rxconfig.py
 
 # PostgreSQL runs beside SQLite in the tests: a throwaway cluster from Debian's package, stopped afterwards.
+# Browser tests run after the rest, alone: they build and start the whole app, which would starve
+# the timing-sensitive scheduler and mirror tests of CPU on a 2-core machine.
 test: setup-test lint
 	@url=$$(bash tests/pg_cluster.sh start) || exit 1; \
-	CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) tests; rc=$$?; \
+	CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -n 2 -m "not browser" $(PYTEST_ARGS) tests; rc=$$?; \
+	if [ $$rc = 0 ]; then $(PY) -m pytest -m browser $(PYTEST_ARGS) tests; rc=$$?; fi; \
 	bash tests/pg_cluster.sh stop; exit $$rc
 
 bench: setup

@@ -5,14 +5,22 @@ from contextlib import asynccontextmanager
 
 import reflex as rx
 
+from cnop_app import scheduler
 from cnop_app.api import create_api
 from cnop_app.config import get_settings
 from cnop_app.observability.logging import configure_logging
-from cnop_app.pages import account, auth, profile
+from cnop_app.observability.middleware import add_request_observer
+from cnop_app.pages import account, auth, market, profile, trading
+from cnop_app.services import activity, mirror, portfolio
 from cnop_app.services import auth as auth_service
+from cnop_app.services import market as market_service
+from cnop_app.services import trading as trading_service
 from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
+from cnop_app.state.live import push_prices, register_live_state
+from cnop_app.state.market import AssetState, MarketState
 from cnop_app.state.profile import ProfileState
+from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
 
 settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
@@ -21,20 +29,42 @@ app = rx.App(
     api_transformer=create_api(),
     theme=rx.theme(appearance="inherit", accent_color="indigo", radius="medium"),
     toaster=rx.toast.provider(position="bottom-right", close_button=True),
+    stylesheets=["/cnop.css"],
 )
 
 
 @asynccontextmanager
 async def bootstrap() -> AsyncIterator[None]:
-    # Idempotent: the admin named by CNOP_ADMIN_USERNAME/PASSWORD exists in every worker's view.
+    # Idempotent start-up work in every worker: the configured admin and a non-empty catalogue.
     auth_service.bootstrap_admin()
+    market_service.ensure_catalogue()
     yield
 
 
+async def push_to_browsers() -> None:
+    await push_prices(app)
+
+
+add_request_observer(activity.record_request)
+for live_state in (MarketState, AssetState, TradeState, PortfolioState, OrdersState, DashboardState):
+    register_live_state(live_state)
+# After each refresh (in the one refresher process): fill crossed limit orders, expire old ones,
+# then record portfolio values at the new prices. Then every process pushes to its browsers.
+scheduler.add_post_refresh_callback(trading_service.match_limit_orders)
+scheduler.add_post_refresh_callback(portfolio.record_snapshots)
+scheduler.add_async_post_refresh_callback(push_to_browsers)
 app.register_lifespan_task(bootstrap)
+app.register_lifespan_task(scheduler.scheduler_lifespan)
+app.register_lifespan_task(mirror.mirror_lifespan)
 
 app.add_page(auth.landing, route="/", title="CNOP · Paper trading", on_load=AuthState.load_session)
 app.add_page(auth.login, route="/login", title="Log in · CNOP", on_load=AuthState.redirect_if_signed_in)
 app.add_page(auth.register, route="/register", title="Sign up · CNOP", on_load=AuthState.redirect_if_signed_in)
 app.add_page(account.account, route="/account", title="Account · CNOP", on_load=AccountState.load)
 app.add_page(profile.profile, route="/profile", title="Profile · CNOP", on_load=ProfileState.load)
+app.add_page(market.market, route="/market", title="Market · CNOP", on_load=MarketState.load)
+app.add_page(market.asset, route="/market/[asset_id]", title="Asset · CNOP", on_load=AssetState.load)
+app.add_page(trading.dashboard, route="/dashboard", title="Dashboard · CNOP", on_load=DashboardState.load)
+app.add_page(trading.trade, route="/trade", title="Trade · CNOP", on_load=TradeState.load)
+app.add_page(trading.portfolio, route="/portfolio", title="Portfolio · CNOP", on_load=PortfolioState.load)
+app.add_page(trading.orders, route="/orders", title="Orders · CNOP", on_load=OrdersState.load)

@@ -60,15 +60,17 @@ def percent(value: Decimal | int | str | None) -> str:
     if value is None or value == "":
         return "—"
     amount = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    if amount == 0:
+        return "0.00 %"  # never "-0.00 %"
     sign = "+" if amount > 0 else ""
     return f"{sign}{amount:,.2f} %"
 
 
-def direction(value: Decimal | int | str | None) -> str:
-    """ "up", "down" or "flat": pages colour by it (green, red, grey) and add an arrow."""
+def direction(value: Decimal | int | str | None, places: int = 2) -> str:
+    """'up', 'down' or 'flat' at the displayed precision: pages colour by it and add an arrow."""
     if value is None or value == "":
         return "flat"
-    amount = Decimal(str(value))
+    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     return "up" if amount > 0 else "down" if amount < 0 else "flat"
 
 

@@ -11,7 +11,7 @@ from alembic.config import Config
 
 from cnop_app.config import get_settings
 from cnop_app.observability.logging import configure_logging, get_logger
-from cnop_app.services import auth
+from cnop_app.services import auth, market
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,7 @@ def seed() -> None:
     admin = auth.bootstrap_admin()
     if admin:
         log.info("admin account ready", extra={"username": admin})
+    market.seed_from_snapshot()
 
 
 def main(argv: list[str] | None = None) -> int:

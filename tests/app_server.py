@@ -41,6 +41,10 @@ def _env(data_dir: Path, port: int, extra: dict[str, str] | None) -> dict[str, s
             "BUN_INSTALL_CACHE_DIR": str(ROOT / ".tools" / "bun-cache"),
             "REFLEX_BUN_PATH": str(ROOT / ".tools" / "node_modules" / "bun" / "bin" / "bun.exe"),
             "REFLEX_TELEMETRY_ENABLED": "false",
+            # Its own frontend build dir: a developer's `make run` (another port baked into the
+            # bundle) must not share it.
+            "REFLEX_WEB_WORKDIR": str(data_dir / "web"),
+            "REFLEX_STATES_WORKDIR": str(data_dir / "states"),
             "REFLEX_CHECK_LATEST_VERSION": "false",
         }
     )

@@ -14,13 +14,16 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from cnop_app.api import create_api
 from cnop_app.config import reset_settings
 from cnop_app.db import dispose_engines
 from cnop_app.manage import migrate
+from tests.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
 
 STRONG_PASSWORD = "Correct-Horse-42"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # Set by `make test`, which starts a throwaway PostgreSQL cluster (tests/pg_cluster.sh).
 PG_ADMIN_URL = os.environ.get("CNOP_TEST_DATABASE_URL", "")
 DB_BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
@@ -124,3 +127,40 @@ def any_db(request: pytest.FixtureRequest, cnop_env: Path, monkeypatch: pytest.M
         yield "postgresql"
     reset_settings()
     dispose_engines()
+
+
+# ---------------------------------------------------------------- browser tests
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app as `make run` starts it, on a simulated market that refreshes every 3 seconds."""
+    settings = {
+        "CNOP_MARKET_SOURCE": "simulated",
+        "CNOP_REFRESH_ACTIVE_SECONDS": "3",
+        "CNOP_REFRESH_IDLE_SECONDS": "3",
+    }
+    with running_app(tmp_path_factory.mktemp("app"), free_port(), settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    """Save a screenshot for people to look at (test-artifacts/, ignored by git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

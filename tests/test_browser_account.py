@@ -3,52 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
-from tests.conftest import STRONG_PASSWORD, free_port
+from tests.conftest import STRONG_PASSWORD, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 USERNAME = "bea_trader"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_app(tmp_path_factory.mktemp("app"), free_port()) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    yield pg
-    context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def api_balance(app_url: str, username: str) -> str:
-    token = httpx.post(
-        f"{app_url}/api/v1/auth/login", json={"username": username, "password": STRONG_PASSWORD}
-    ).json()["access_token"]
+    token = httpx.post(f"{app_url}/api/v1/auth/login", json={"username": username, "password": STRONG_PASSWORD}).json()[
+        "access_token"
+    ]
     return httpx.get(f"{app_url}/api/v1/balance", headers={"Authorization": f"Bearer {token}"}).json()[
         "current_balance"
     ]

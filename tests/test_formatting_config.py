@@ -39,6 +39,8 @@ def test_compact_quantity_percent_direction() -> None:
     assert formatting.percent(Decimal("3.14159")) == "+3.14 %"
     assert formatting.percent(Decimal("-0.5")) == "-0.50 %"
     assert formatting.percent(0) == "0.00 %"
+    assert formatting.percent(Decimal("-0.001")) == "0.00 %"
+    assert formatting.direction(Decimal("-0.001")) == "flat"
     assert [formatting.direction(v) for v in ("1", "-1", "0", None)] == ["up", "down", "flat", "flat"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cnop_app.services import auth
+from cnop_app.services import activity, auth
 from cnop_app.services.errors import AuthenticationFailed, Forbidden
 
 bearer = HTTPBearer(auto_error=False, description="The access_token from POST /api/v1/auth/login")
@@ -21,7 +21,9 @@ def current_principal(
 ) -> auth.Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("Not authenticated")
-    return auth.authenticate(credentials.credentials)
+    principal = auth.authenticate(credentials.credentials)
+    activity.record_user(principal.username)
+    return principal
 
 
 def admin_principal(principal: auth.Principal = Depends(current_principal)) -> auth.Principal:

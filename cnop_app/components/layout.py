@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from cnop_app.components.market_status import status_badge
 from cnop_app.state.auth import AuthState
 
 MAIN_LINKS = (
@@ -20,10 +21,6 @@ TABULAR = {"font_variant_numeric": "tabular-nums"}
 
 def nav_link(label: str, href: str) -> rx.Component:
     return rx.link(label, href=href, size="2", weight="medium", color_scheme="gray", high_contrast=True)
-
-
-def market_status_badge() -> rx.Component:
-    return rx.fragment()
 
 
 def user_menu() -> rx.Component:
@@ -58,7 +55,7 @@ def user_menu() -> rx.Component:
 def top_bar() -> rx.Component:
     links = [nav_link(label, href) for label, href, needs_login in MAIN_LINKS if not needs_login]
     private = [nav_link(label, href) for label, href, needs_login in MAIN_LINKS if needs_login]
-    status = market_status_badge()
+    status = status_badge()
     return rx.box(
         rx.hstack(
             rx.link(

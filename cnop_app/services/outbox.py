@@ -1,22 +1,30 @@
 """Transactional outbox: change records written in the same SQL transaction as the change.
 
-The DynamoDB mirror drains them in commit order. Nothing is written while the mirror is off
-(`CNOP_DYNAMODB_ENDPOINT` unset); turning it on later starts with a backfill.
+The DynamoDB mirror (services/mirror.py) drains them in commit order. Nothing is written while the
+mirror is off (`CNOP_DYNAMODB_ENDPOINT` unset); turning it on later starts with a backfill.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, SQLModel
 
 from cnop_app.config import get_settings
 from cnop_app.models import Outbox
 
 ENTITIES = ("user", "balance", "ledger", "holding", "asset_transaction", "order", "asset")
+OPERATIONS = ("upsert", "delete")
+_SESSION_FLAG = "cnop_outbox_pending"
+
+# Set after a transaction that wrote outbox rows commits: wakes the in-process drainer at once
+# instead of waiting for its next poll (other processes' commits are found by polling).
+committed = threading.Event()
 
 
 def row_payload(row: SQLModel) -> dict[str, Any]:
@@ -37,10 +45,28 @@ def enabled() -> bool:
 
 
 def emit(session: Session, entity: str, key: str, row: SQLModel | None = None, *, operation: str = "upsert") -> None:
-    """Record that `entity` `key` changed. Call after the change, inside its transaction."""
+    """Record that `entity` `key` changed. Call after the change, inside its transaction.
+
+    The payload is a snapshot of `row` as it is now, so emit again after a later change in the
+    same transaction. For deletes pass the row too: some item keys need more than `key`.
+    """
     if entity not in ENTITIES:
         raise ValueError(f"unknown outbox entity {entity!r}")
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown outbox operation {operation!r}")
     if not enabled():
         return
     payload = row_payload(row) if row is not None else {}
     session.add(Outbox(entity=entity, entity_key=key, operation=operation, payload=json.dumps(payload)))
+    session.info[_SESSION_FLAG] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_SESSION_FLAG, False):
+        committed.set()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous_transaction: Any) -> None:
+    session.info.pop(_SESSION_FLAG, None)

@@ -1,0 +1,88 @@
+"""Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh.
+
+Usage: .venv/bin/python bench/market_refresh.py [refreshes]   (temporary data dir, no network)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import event  # noqa: E402
+
+from tests.coingecko_server import FakeCoinGecko, Reply, many_coins  # noqa: E402
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    with tempfile.TemporaryDirectory(prefix="cnop-bench-") as data_dir, FakeCoinGecko(many_coins(250)) as feed:
+        for key in [k for k in os.environ if k.startswith("CNOP_")]:
+            del os.environ[key]
+        os.environ.update(
+            {
+                "CNOP_DATA_DIR": data_dir,
+                "CNOP_MARKET_SOURCE": "coingecko",
+                "CNOP_COINGECKO_BASE_URL": feed.base_url,
+                "CNOP_MARKET_COINS": "250",
+                "CNOP_LOG_LEVEL": "ERROR",
+                "CNOP_LOG_JSON": "false",
+            }
+        )
+        from cnop_app.db import write_engine
+        from cnop_app.manage import migrate
+        from cnop_app.services import market
+
+        migrate()
+        market.seed_from_snapshot()
+        writes: dict[str, int] = {"rows": 0, "statements": 0}
+
+        @event.listens_for(write_engine(), "after_cursor_execute")
+        def _count(_conn: Any, cursor: Any, statement: str, _params: Any, _ctx: Any, executemany: bool) -> None:
+            if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+                writes["statements"] += 1
+                writes["rows"] += max(cursor.rowcount, 0)
+
+        first = market.refresh_prices()  # inserts ~200 new assets and their 7-day backfill
+        print(f"first refresh (new assets + backfill): {first.duration_ms} ms, {writes['rows']} rows written")
+        wall, cpu, rows, stmts = [], [], [], []
+        # Bodies serialized up front: the fake server's own JSON work stays out of the figures.
+        bodies = []
+        for i in range(runs):
+            coins = many_coins(250)
+            for coin in coins:  # every price moves, as in a real refresh
+                coin["current_price"] = coin["current_price"] * (1 + (i + 1) / 1000)
+            bodies.append(json.dumps(coins).encode())
+        print(f"response body: {len(bodies[0]) / 1e3:.0f} kB for 250 coins with 7-day sparklines")
+        for i in range(runs):
+            feed.default = Reply(body=bodies[i])
+            writes["rows"] = writes["statements"] = 0
+            t0, c0 = time.perf_counter(), time.thread_time()
+            result = market.refresh_prices()
+            wall.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.thread_time() - c0) * 1000)
+            rows.append(writes["rows"])
+            stmts.append(writes["statements"])
+            assert result.outcome == "ok" and result.stored == 250, result
+        body = feed.requests[-1]
+        print(f"coins per refresh: 250 (one HTTP call each; {feed.hits} calls for {runs + 1} refreshes)")
+        print(f"refreshes measured: {runs}, last query: {body.query.get('per_page')} per page")
+        print(f"wall ms per refresh: median {statistics.median(wall):.1f}, min {min(wall):.1f}, max {max(wall):.1f}")
+        print(f"CPU ms per refresh (refresh thread): median {statistics.median(cpu):.1f}")
+        print(
+            f"DB rows written per refresh: {statistics.median(rows):.0f} in {statistics.median(stmts):.0f} statements"
+        )
+        size = Path(data_dir, "cnop.db").stat().st_size + Path(data_dir, "cnop.db-wal").stat().st_size
+        print(f"database size after the run: {size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

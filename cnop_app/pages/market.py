@@ -1,0 +1,308 @@
+"""Market table (live) and the asset page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from cnop_app.components.layout import TABULAR, page
+from cnop_app.state.market import AssetState, MarketState
+
+UP, DOWN, FLAT = rx.color("grass", 11), rx.color("tomato", 11), rx.color("gray", 11)
+
+
+def signed(text: Any, direction: Any, **props: Any) -> rx.Component:
+    """A change figure: colour AND arrow, never colour alone."""
+    return rx.hstack(
+        rx.match(
+            direction,
+            ("up", rx.icon("arrow-up-right", size=14)),
+            ("down", rx.icon("arrow-down-right", size=14)),
+            rx.icon("minus", size=14),
+        ),
+        rx.text(text, style=TABULAR),
+        spacing="1",
+        align="center",
+        justify="end",
+        color=rx.match(direction, ("up", UP), ("down", DOWN), FLAT),
+        **props,
+    )
+
+
+def _header(label: str, key: str, align: str = "right") -> rx.Component:
+    return rx.table.column_header_cell(
+        rx.button(
+            label,
+            rx.cond(
+                MarketState.sort_key == key,
+                rx.cond(MarketState.sort_desc, rx.icon("chevron-down", size=14), rx.icon("chevron-up", size=14)),
+            ),
+            variant="ghost",
+            size="1",
+            color_scheme="gray",
+            on_click=MarketState.sort_by(key),
+            aria_label=f"Sort by {label}",
+        ),
+        text_align=align,
+    )
+
+
+def _sparkline(row: Any) -> rx.Component:
+    return rx.recharts.line_chart(
+        rx.recharts.line(
+            data_key="v",
+            dot=False,
+            stroke=rx.match(row["dir7d"], ("up", UP), ("down", DOWN), FLAT),
+            stroke_width=1.5,
+            is_animation_active=False,
+        ),
+        rx.recharts.y_axis(hide=True, domain=["dataMin", "dataMax"]),
+        data=row["spark"],
+        width=120,
+        height=36,
+    )
+
+
+def _row(row: Any) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row["rank"], style=TABULAR, color=rx.color("gray", 11)),
+        rx.table.cell(
+            rx.link(
+                rx.hstack(
+                    rx.avatar(src=row["image"], fallback=row["id"].to(str)[:3], size="1", radius="full"),
+                    rx.text(row["name"], weight="medium"),
+                    rx.text(row["id"], color_scheme="gray", size="1"),
+                    rx.cond(row["active"] == "", rx.badge("paused", color_scheme="gray", size="1")),
+                    align="center",
+                    spacing="2",
+                ),
+                href="/market/" + row["id"].to(str),
+                underline="none",
+                color_scheme="gray",
+                high_contrast=True,
+            )
+        ),
+        rx.table.cell(
+            # Re-keyed per market version when the price changed, so the flash animation replays.
+            rx.text(
+                row["price"],
+                class_name=rx.cond(row["flash"] == "changed", "price-flash", ""),
+                style=TABULAR,
+                key=row["key"],
+            ),
+            text_align="right",
+            id="price-" + row["id"].to(str),
+        ),
+        rx.table.cell(signed(row["change24"], row["dir24"])),
+        rx.table.cell(signed(row["change7d"], row["dir7d"])),
+        rx.table.cell(rx.tooltip(rx.text(row["mcap"], style=TABULAR), content=row["mcap_exact"]), text_align="right"),
+        rx.table.cell(
+            rx.tooltip(rx.text(row["volume"], style=TABULAR), content=row["volume_exact"]), text_align="right"
+        ),
+        rx.table.cell(_sparkline(row)),
+        key=row["id"],
+        class_name="market-row",
+    )
+
+
+def market() -> rx.Component:
+    return page(
+        rx.hstack(
+            rx.input(
+                rx.input.slot(rx.icon("search", size=16)),
+                placeholder="Search name or symbol",
+                value=MarketState.search,
+                on_change=MarketState.set_search.debounce(200),
+                aria_label="Search assets",
+                id="market-search",
+                width="280px",
+            ),
+            rx.spacer(),
+            rx.text("Prices as of ", rx.text.span(MarketState.as_of, id="prices-as-of"), size="2", color_scheme="gray"),
+            rx.cond(
+                MarketState.status_colour == "amber",
+                rx.badge("stale: the feed is down, showing last good prices", color_scheme="amber"),
+            ),
+            width="100%",
+            align="center",
+            margin_bottom="1em",
+            wrap="wrap",
+        ),
+        rx.cond(
+            MarketState.loading,
+            rx.vstack(*[rx.skeleton(height="36px", width="100%") for _ in range(8)], width="100%"),
+            rx.cond(
+                MarketState.rows.length() == 0,
+                rx.callout("No assets match your search.", icon="info"),
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                _header("#", "rank", "left"),
+                                _header("Asset", "name", "left"),
+                                _header("Price", "price"),
+                                _header("24h", "change24"),
+                                _header("7d", "change7d"),
+                                _header("Market cap", "mcap"),
+                                _header("Volume 24h", "volume"),
+                                rx.table.column_header_cell("Last 7 days"),
+                            ),
+                            style={"position": "sticky", "top": "0", "z_index": "1"},
+                        ),
+                        rx.table.body(rx.foreach(MarketState.rows, _row)),
+                        variant="surface",
+                        size="1",
+                        width="100%",
+                    ),
+                    overflow_x="auto",
+                    width="100%",
+                ),
+            ),
+        ),
+        title="Market",
+    )
+
+
+def _stat_line(label: str, value: Any) -> rx.Component:
+    return rx.hstack(
+        rx.text(label, color_scheme="gray", size="2"),
+        rx.spacer(),
+        rx.text(value, size="2", style=TABULAR, weight="medium"),
+        width="100%",
+    )
+
+
+def _chart() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.segmented_control.root(
+                    rx.segmented_control.item("24h", value="24h"),
+                    rx.segmented_control.item("7d", value="7d"),
+                    rx.segmented_control.item("30d", value="30d"),
+                    value=AssetState.chart_range,
+                    on_change=AssetState.set_range,
+                    aria_label="Chart range",
+                ),
+                rx.spacer(),
+                rx.cond(AssetState.chart_change != "", signed(AssetState.chart_change, AssetState.chart_dir)),
+                width="100%",
+                align="center",
+            ),
+            rx.cond(
+                AssetState.chart.length() < 2,
+                rx.center(rx.text("Not enough price history yet for this range.", color_scheme="gray"), height="280px"),
+                rx.recharts.area_chart(
+                    rx.recharts.area(
+                        data_key="price",
+                        stroke=rx.color("accent", 9),
+                        fill=rx.color("accent", 4),
+                        type_="monotone",
+                        is_animation_active=False,
+                    ),
+                    rx.recharts.x_axis(data_key="t", min_tick_gap=40, tick_line=False),
+                    rx.recharts.y_axis(domain=["auto", "auto"], width=80, tick_line=False),
+                    rx.recharts.cartesian_grid(stroke_dasharray="3 3", opacity=0.3),
+                    rx.recharts.graphing_tooltip(),
+                    data=AssetState.chart,
+                    width="100%",
+                    height=300,
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def asset() -> rx.Component:
+    d = AssetState.detail
+    return page(
+        rx.cond(
+            ~AssetState.found,
+            rx.callout.root(
+                rx.callout.icon(rx.icon("circle-alert")),
+                rx.callout.text("No such asset. ", rx.link("Back to the market", href="/market")),
+                color_scheme="red",
+                id="asset-not-found",
+            ),
+            rx.cond(
+                AssetState.loading,
+                rx.skeleton(height="400px", width="100%"),
+                rx.vstack(
+                    rx.hstack(
+                        rx.avatar(src=d["image"], fallback=AssetState.current_id[:3], size="4", radius="full"),
+                        rx.vstack(
+                            rx.heading(
+                                d["name"],
+                                " ",
+                                rx.text.span(AssetState.current_id, color=rx.color("gray", 10)),
+                                size="7",
+                            ),
+                            rx.text(
+                                "Rank #", d["rank"], " · updated ", d["last_updated"], size="2", color_scheme="gray"
+                            ),
+                            spacing="0",
+                        ),
+                        rx.spacer(),
+                        rx.vstack(
+                            rx.heading(d["price"], size="7", id="asset-price", style=TABULAR),
+                            signed(d["change24"], d["dir24"]),
+                            align="end",
+                            spacing="0",
+                        ),
+                        width="100%",
+                        align="center",
+                        wrap="wrap",
+                    ),
+                    rx.cond(
+                        d["stale"] == "yes",
+                        rx.callout("This price is stale: the feed is down.", icon="clock", color_scheme="amber"),
+                    ),
+                    rx.hstack(
+                        rx.link(
+                            rx.button("Buy", size="3", color_scheme="grass", id="asset-buy"),
+                            href="/trade?asset=" + AssetState.current_id + "&side=buy",
+                        ),
+                        rx.link(
+                            rx.button("Sell", size="3", color_scheme="tomato", variant="soft", id="asset-sell"),
+                            href="/trade?asset=" + AssetState.current_id + "&side=sell",
+                        ),
+                        rx.cond(d["status"] != "available", rx.badge("trading paused", color_scheme="gray")),
+                        spacing="3",
+                    ),
+                    rx.grid(
+                        _chart(),
+                        rx.card(
+                            rx.vstack(
+                                _stat_line("Market cap", d["mcap"]),
+                                _stat_line("Volume 24h", d["volume"]),
+                                _stat_line("24h high", d["high24"]),
+                                _stat_line("24h low", d["low24"]),
+                                _stat_line("Change 24h", d["change_abs24"]),
+                                _stat_line("Change 7d", d["change7d"]),
+                                _stat_line("Change 30d", d["change30d"]),
+                                _stat_line("Circulating supply", d["circulating"]),
+                                _stat_line("Total supply", d["total_supply"]),
+                                _stat_line("Max supply", d["max_supply"]),
+                                _stat_line("All-time high", d["ath"]),
+                                _stat_line("ATH change / date", d["ath_change"] + " · " + d["ath_date"]),
+                                _stat_line("All-time low", d["atl"]),
+                                _stat_line("ATL change / date", d["atl_change"] + " · " + d["atl_date"]),
+                                spacing="2",
+                                width="100%",
+                            ),
+                            width="100%",
+                        ),
+                        columns=rx.breakpoints(initial="1", md="3fr 2fr"),
+                        spacing="4",
+                        width="100%",
+                    ),
+                    spacing="4",
+                    width="100%",
+                ),
+            ),
+        ),
+    )

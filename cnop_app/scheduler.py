@@ -1,0 +1,248 @@
+"""Adaptive price refresh on APScheduler's AsyncIOScheduler (on Reflex's event loop).
+
+Two jobs in every worker process:
+- `price_refresh`: an interval job at CNOP_REFRESH_ACTIVE_SECONDS while the app is active and
+  CNOP_REFRESH_IDLE_SECONDS while idle. It takes the `price_refresher` lease, re-checks in the shared
+  market status that a refresh is really due (another process may just have done it), refreshes and
+  releases the lease: exactly one refresh per interval for the whole deployment.
+- `market_watch` (every second): publishes/reads activity, reschedules `price_refresh` the moment
+  active/idle flips, pulls it forward when a refresh is due (an idle app that gets a visitor, a
+  back-off retry, a dead leader), and fires the async post-refresh callbacks in every process when
+  the shared market version moves (prices stored by whichever process refreshed).
+Blocking database and HTTP work runs in a thread (`asyncio.to_thread`), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from cnop_app.config import get_settings
+from cnop_app.observability.logging import get_logger
+from cnop_app.services import activity, leases, market
+from cnop_app.services.market import RefreshResult
+
+_log = get_logger("scheduler")
+
+LEASE_NAME = "price_refresher"
+# Longer than one refresh (HTTP timeout 10 s + storing); the lease is released right after.
+LEASE_TTL_SECONDS = 60
+WATCH_SECONDS = 1
+REFRESH_JOB = "price_refresh"
+WATCH_JOB = "market_watch"
+
+_sync_callbacks: list[Callable[[], None]] = []
+_async_callbacks: list[Callable[[], Awaitable[None]]] = []
+
+
+def add_post_refresh_callback(fn: Callable[[], None]) -> None:
+    """Run `fn()` in the refresher's worker thread after each refresh that stored prices (one process)."""
+    if fn not in _sync_callbacks:
+        _sync_callbacks.append(fn)
+
+
+def add_async_post_refresh_callback(fn: Callable[[], Awaitable[None]]) -> None:
+    """Await `fn()` on the event loop of EVERY worker process after new prices were stored anywhere."""
+    if fn not in _async_callbacks:
+        _async_callbacks.append(fn)
+
+
+def remove_post_refresh_callback(fn: Callable[[], None]) -> None:
+    if fn in _sync_callbacks:
+        _sync_callbacks.remove(fn)
+
+
+def remove_async_post_refresh_callback(fn: Callable[[], Awaitable[None]]) -> None:
+    if fn in _async_callbacks:
+        _async_callbacks.remove(fn)
+
+
+def interval_seconds(active: bool) -> int:
+    settings = get_settings()
+    return settings.refresh_active_seconds if active else settings.refresh_idle_seconds
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def due_at(status: dict[str, Any], interval: int) -> datetime:
+    """When the next refresh is due, from the shared status (the same answer in every process).
+
+    After a success: one interval after the last attempt started (minus a little slack for timer
+    jitter). After a failure: at the back-off / breaker retry time, but never later than an interval.
+    """
+    last = _parse(status.get("last_attempt_at"))
+    if last is None:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    regular = last + timedelta(seconds=interval) - min(timedelta(seconds=1), timedelta(seconds=interval) / 5)
+    retry = _parse(status.get("retry_at"))
+    if status.get("last_outcome") not in (None, "ok") and retry is not None:
+        return min(regular, retry)
+    return regular
+
+
+def _run_sync_callbacks() -> None:
+    for fn in list(_sync_callbacks):
+        try:
+            fn()
+        except Exception:
+            _log.exception("post-refresh callback failed", extra={"callback": getattr(fn, "__qualname__", repr(fn))})
+
+
+async def _run_async_callbacks() -> None:
+    callbacks = list(_async_callbacks)
+    results = await asyncio.gather(*(fn() for fn in callbacks), return_exceptions=True)
+    for fn, outcome in zip(callbacks, results, strict=True):
+        if isinstance(outcome, BaseException):
+            _log.error(
+                "async post-refresh callback failed",
+                exc_info=outcome,
+                extra={"callback": getattr(fn, "__qualname__", repr(fn))},
+            )
+
+
+def _refresh_under_lease(interval: int | None) -> RefreshResult | None:
+    """Refresh if this process gets the lease and (unless forced: interval None) a refresh is due."""
+    if not leases.try_acquire(LEASE_NAME, LEASE_TTL_SECONDS):
+        return None
+    try:
+        if interval is not None and datetime.now(timezone.utc) < due_at(market.load_status(), interval):
+            return None  # another process refreshed since we looked
+        result = market.refresh_prices()
+        if result.stored_prices:
+            _run_sync_callbacks()
+        return result
+    finally:
+        leases.release(LEASE_NAME)
+
+
+def run_refresh_once() -> RefreshResult:
+    """Refresh now, whatever the schedule (tests, admin "refresh now"). Sync: call it from a thread.
+
+    Still honours the lease (outcome "busy" while another refresh runs) and the breaker/back-off.
+    Other processes notice the new market version within about a second.
+    """
+    result = _refresh_under_lease(None)
+    return result if result is not None else RefreshResult(outcome="busy", source=get_settings().market_source)
+
+
+class _PriceScheduler:
+    def __init__(self) -> None:
+        self.scheduler = AsyncIOScheduler(
+            timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
+        self.active = False
+        self.interval = interval_seconds(False)
+        self.seen_version: int | None = None
+        self.refreshing = False
+        self.inflight: asyncio.Future[RefreshResult | None] | None = None
+
+    async def start(self) -> None:
+        self.active = await asyncio.to_thread(activity.sync_shared)
+        self.interval = interval_seconds(self.active)
+        self.seen_version = await asyncio.to_thread(market.market_version)
+        activity.set_refresh_interval(self.interval)
+        now = datetime.now(timezone.utc)
+        # First run right away: it refreshes only if the shared status says a refresh is due.
+        self.scheduler.add_job(
+            self._refresh_job, IntervalTrigger(seconds=self.interval), id=REFRESH_JOB, next_run_time=now
+        )
+        self.scheduler.add_job(
+            self._watch_job, IntervalTrigger(seconds=WATCH_SECONDS), id=WATCH_JOB, misfire_grace_time=WATCH_SECONDS
+        )
+        self.scheduler.start()
+        _log.info("price scheduler started", extra={"interval_seconds": self.interval, "active": self.active})
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down via call_soon
+        if self.inflight is not None and not self.inflight.done():
+            # Let a refresh in its thread finish its transaction before the app closes the database.
+            try:
+                await asyncio.wait_for(asyncio.shield(self.inflight), timeout=LEASE_TTL_SECONDS)
+            except Exception:
+                _log.exception("price refresh did not finish cleanly at shutdown")
+
+    async def _refresh_job(self) -> None:
+        if self.refreshing:
+            return
+        self.refreshing = True
+        try:
+            self.inflight = asyncio.ensure_future(asyncio.to_thread(_refresh_under_lease, self.interval))
+            result = await asyncio.shield(self.inflight)
+        except Exception:
+            # E.g. the database briefly unavailable for the lease: the watcher retries when due.
+            _log.exception("price refresh job failed")
+            return
+        finally:
+            self.refreshing = False
+        if result is None:
+            return
+        # A failed refresh is retried by the watcher at the back-off / breaker time (status "retry_at").
+        if result.stored_prices:
+            self.seen_version = result.version
+            await _run_async_callbacks()
+
+    def _run_at(self, when: datetime) -> None:
+        job = self.scheduler.get_job(REFRESH_JOB)
+        if job is None:
+            return
+        when = max(when, datetime.now(timezone.utc))
+        if job.next_run_time is None or when < job.next_run_time:
+            self.scheduler.modify_job(REFRESH_JOB, next_run_time=when)
+
+    def _observe(self) -> tuple[bool, dict[str, Any]]:
+        active = activity.sync_shared()
+        return active, market.load_status()
+
+    async def _watch_job(self) -> None:
+        try:
+            active, status = await asyncio.to_thread(self._observe)
+        except Exception:
+            _log.exception("market watch failed")
+            return
+        if active != self.active:
+            self.active = active
+            self.interval = interval_seconds(active)
+            activity.set_refresh_interval(self.interval)
+            self.scheduler.reschedule_job(REFRESH_JOB, trigger=IntervalTrigger(seconds=self.interval))
+            _log.info("refresh interval changed", extra={"active": active, "interval_seconds": self.interval})
+        if not self.refreshing and datetime.now(timezone.utc) >= due_at(status, self.interval):
+            self._run_at(datetime.now(timezone.utc))
+        version = int(status.get("version") or 0)
+        if self.seen_version is None:
+            self.seen_version = version
+        elif version != self.seen_version:
+            self.seen_version = version
+            await asyncio.to_thread(market.reload_prices_if_changed)
+            await _run_async_callbacks()
+
+
+@asynccontextmanager
+async def scheduler_lifespan() -> AsyncIterator[None]:
+    """Start the price scheduler for the app's lifetime (nothing when CNOP_RUN_SCHEDULER=false)."""
+    if not get_settings().run_scheduler:
+        yield
+        return
+    # One INFO line per job run every second would drown the logs.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    runner = _PriceScheduler()
+    await runner.start()
+    try:
+        yield
+    finally:
+        await runner.stop()

@@ -1,0 +1,278 @@
+"""Portfolio: holdings valued at the stored prices, P&L, allocation, totals and value over time.
+
+Values are exact Decimals; money figures are rounded half-even to the cent when shown, percentages
+to two decimals. A holding whose asset has no price is valued at its cost (no invented loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from cnop_app.db import read_session, write_session
+from cnop_app.models import Account, Asset, Holding, PortfolioSnapshot, utcnow
+from cnop_app.services import validation
+from cnop_app.services.errors import NotFound, ValidationFailed
+from cnop_app.services.money import CENT, decimal_str, money_str
+
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+KEEP_SNAPSHOTS = timedelta(days=31)
+MAX_POINTS = 500
+PERCENT = Decimal("0.01")
+PRICE_STEP = Decimal("0.00000001")
+_EXACT = Context(prec=80)
+
+
+def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
+    if whole == 0:
+        return None
+    return _EXACT.divide(_EXACT.multiply(part, Decimal(100)), whole).quantize(PERCENT, rounding=ROUND_HALF_EVEN)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class HoldingView:
+    asset_id: str
+    name: str
+    image: str | None
+    quantity: Decimal
+    held_quantity: Decimal
+    available_quantity: Decimal
+    average_cost: Decimal
+    cost_basis: Decimal
+    current_price: Decimal | None
+    market_value: Decimal
+    unrealized_pnl: Decimal
+    unrealized_pnl_percent: Decimal | None
+    realized_pnl: Decimal
+    percentage: Decimal | None  # share of total equity (cash + holdings), as the reference system had it
+    allocation_percent: Decimal | None  # share of the holdings' total market value
+    created_at: datetime
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "asset_id": self.asset_id,
+            "asset_name": self.name,
+            "image": self.image,
+            "quantity": decimal_str(self.quantity),
+            "held_quantity": decimal_str(self.held_quantity),
+            "available_quantity": decimal_str(self.available_quantity),
+            "average_cost": decimal_str(self.average_cost.quantize(PRICE_STEP, rounding=ROUND_HALF_EVEN)),
+            "cost_basis": money_str(self.cost_basis),
+            "current_price": decimal_str(self.current_price),
+            "market_value": money_str(self.market_value),
+            "total_value": money_str(self.market_value),
+            "unrealized_pnl": money_str(self.unrealized_pnl),
+            "unrealized_pnl_percent": decimal_str(self.unrealized_pnl_percent),
+            "realized_pnl": money_str(self.realized_pnl),
+            "percentage": decimal_str(self.percentage) if self.percentage is not None else "0",
+            "allocation_percent": decimal_str(self.allocation_percent) if self.allocation_percent is not None else "0",
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    cash: Decimal
+    held_cash: Decimal
+    available_cash: Decimal
+    holdings_value: Decimal
+    cost_basis: Decimal
+    total_equity: Decimal
+    unrealized_pnl: Decimal
+    unrealized_pnl_percent: Decimal | None
+    realized_pnl: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cash": money_str(self.cash),
+            "held_cash": money_str(self.held_cash),
+            "available_cash": money_str(self.available_cash),
+            "holdings_value": money_str(self.holdings_value),
+            "cost_basis": money_str(self.cost_basis),
+            "total_equity": money_str(self.total_equity),
+            "unrealized_pnl": money_str(self.unrealized_pnl),
+            "unrealized_pnl_percent": decimal_str(self.unrealized_pnl_percent),
+            "realized_pnl": money_str(self.realized_pnl),
+        }
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    username: str
+    holdings: list[HoldingView]
+    totals: Totals
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "assets": [h.as_dict() for h in self.holdings],
+            "asset_count": len(self.holdings),
+            "usd_balance": money_str(self.totals.cash),
+            "total_asset_value": money_str(self.totals.holdings_value),
+            "total_portfolio_value": money_str(self.totals.total_equity),
+            "totals": self.totals.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    at: datetime
+    cash: Decimal
+    holdings_value: Decimal
+    total_value: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.at.isoformat(),
+            "cash": money_str(self.cash),
+            "holdings_value": money_str(self.holdings_value),
+            "total_value": money_str(self.total_value),
+        }
+
+
+def _value_holding(holding: Holding, asset: Asset | None) -> tuple[Decimal, Decimal, Decimal | None]:
+    """(cost basis, market value, price) exact; no price: valued at cost."""
+    cost = _EXACT.multiply(holding.average_cost, holding.quantity)
+    price = asset.price_usd if asset is not None else None
+    value = cost if price is None else _EXACT.multiply(price, holding.quantity)
+    return cost, value, price
+
+
+def _build(session: Session, username: str) -> PortfolioView:
+    account = session.get(Account, username)
+    if account is None:
+        raise NotFound("Account not found")
+    holdings = session.exec(select(Holding).where(Holding.username == username).order_by(Holding.asset_id)).all()
+    asset_ids = [h.asset_id for h in holdings]
+    assets = {a.id: a for a in session.exec(select(Asset).where(Asset.id.in_(asset_ids))).all()} if asset_ids else {}  # type: ignore[attr-defined]
+    rows = []
+    holdings_value = Decimal(0)
+    total_cost = Decimal(0)
+    realized = Decimal(0)
+    for holding in holdings:
+        realized += holding.realized_pnl
+        if holding.quantity == 0:
+            continue
+        cost, value, price = _value_holding(holding, assets.get(holding.asset_id))
+        rows.append((holding, assets.get(holding.asset_id), _cents(cost), _cents(value), price))
+        holdings_value += _cents(value)
+        total_cost += _cents(cost)
+    equity = account.cash + holdings_value
+    views = []
+    for holding, asset, cost, value, price in rows:
+        unrealized = value - cost
+        views.append(
+            HoldingView(
+                asset_id=holding.asset_id,
+                name=asset.name if asset else holding.asset_id,
+                image=asset.image if asset else None,
+                quantity=holding.quantity,
+                held_quantity=holding.held_quantity,
+                available_quantity=holding.quantity - holding.held_quantity,
+                average_cost=holding.average_cost,
+                cost_basis=cost,
+                current_price=price,
+                market_value=value,
+                unrealized_pnl=unrealized,
+                unrealized_pnl_percent=_pct(unrealized, cost),
+                realized_pnl=holding.realized_pnl,
+                percentage=_pct(value, equity),
+                allocation_percent=_pct(value, holdings_value),
+                created_at=holding.created_at,
+                updated_at=holding.updated_at,
+            )
+        )
+    views.sort(key=lambda v: (-v.market_value, v.asset_id))
+    unrealized_total = holdings_value - total_cost
+    totals = Totals(
+        cash=account.cash,
+        held_cash=account.held,
+        available_cash=account.cash - account.held,
+        holdings_value=holdings_value,
+        cost_basis=total_cost,
+        total_equity=equity,
+        unrealized_pnl=unrealized_total,
+        unrealized_pnl_percent=_pct(unrealized_total, total_cost),
+        realized_pnl=realized,
+    )
+    return PortfolioView(username=username, holdings=views, totals=totals)
+
+
+def get_portfolio(username: str) -> PortfolioView:
+    """Every holding with quantity > 0, valued now, largest first, and the account totals."""
+    with read_session() as session:
+        return _build(session, username)
+
+
+def get_holding(username: str, asset_id: str) -> HoldingView:
+    """One holding (quantity > 0). None: NotFound."""
+    asset_id = validation.asset_id(asset_id)
+    portfolio = get_portfolio(username)
+    for view in portfolio.holdings:
+        if view.asset_id == asset_id:
+            return view
+    raise NotFound(f"No holding of {asset_id}")
+
+
+def record_snapshots(now: datetime | None = None) -> int:
+    """One PortfolioSnapshot per account at the current prices (call after each price refresh).
+    Snapshots older than 31 days are pruned. Returns the number written."""
+    now = now or utcnow()
+    with write_session() as session:
+        prices = {a.id: a.price_usd for a in session.exec(select(Asset)).all()}
+        value_by_user: dict[str, Decimal] = {}
+        for holding in session.exec(select(Holding)).all():
+            if holding.quantity == 0:
+                continue
+            price = prices.get(holding.asset_id)
+            value = (
+                _EXACT.multiply(holding.average_cost, holding.quantity)
+                if price is None
+                else _EXACT.multiply(price, holding.quantity)
+            )
+            value_by_user[holding.username] = value_by_user.get(holding.username, Decimal(0)) + _cents(value)
+        count = 0
+        for account in session.exec(select(Account)).all():
+            holdings_value = value_by_user.get(account.username, Decimal(0))
+            session.add(
+                PortfolioSnapshot(
+                    username=account.username,
+                    at=now,
+                    cash=account.cash,
+                    holdings_value=holdings_value,
+                    total_value=account.cash + holdings_value,
+                )
+            )
+            count += 1
+        session.execute(delete(PortfolioSnapshot).where(PortfolioSnapshot.at < now - KEEP_SNAPSHOTS))  # type: ignore[arg-type]
+    return count
+
+
+def history(username: str, range_: str = "24h", now: datetime | None = None) -> list[HistoryPoint]:
+    """Portfolio value points in the range (24h, 7d, 30d), oldest first, at most 500 (evenly thinned)."""
+    if range_ not in RANGES:
+        raise ValidationFailed("range must be one of " + ", ".join(RANGES), "range")
+    now = now or utcnow()
+    with read_session() as session:
+        rows = session.exec(
+            select(PortfolioSnapshot)
+            .where(PortfolioSnapshot.username == username, PortfolioSnapshot.at >= now - RANGES[range_])
+            .order_by(PortfolioSnapshot.at, PortfolioSnapshot.id)  # type: ignore[arg-type]
+        ).all()
+    if len(rows) > MAX_POINTS:
+        picked = [rows[i * len(rows) // MAX_POINTS] for i in range(MAX_POINTS - 1)]
+        rows = [*picked, rows[-1]]  # always end on the newest point
+    return [
+        HistoryPoint(at=r.at, cash=r.cash, holdings_value=r.holdings_value, total_value=r.total_value) for r in rows
+    ]

@@ -1,0 +1,46 @@
+"""Push new prices to every open browser of this worker (notes/live-updates.md, pattern B).
+
+After each refresh the scheduler awaits `push_prices()`: for every connected client token, the
+client's live states (market table, asset page, portfolio, trade ticket...) recompute from the
+process-wide caches and Reflex sends each browser its delta over the websocket. No per-client polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from cnop_app.observability.logging import get_logger
+
+_log = get_logger("live")
+_live_states: list[type[rx.State]] = []
+# Bounded fan-out: enough to overlap waiting on state locks without flooding the event loop.
+PUSH_CONCURRENCY = 32
+
+
+def register_live_state(cls: type[rx.State]) -> None:
+    """`cls` must define `on_prices(self) -> None`, a no-op unless the client is showing it."""
+    if cls not in _live_states:
+        _live_states.append(cls)
+
+
+async def _push_one(app: rx.App, token: str, gate: asyncio.Semaphore) -> None:
+    async with gate, app.modify_state(rx.BaseStateToken(ident=token, cls=_live_states[0])) as root:
+        for cls in _live_states:
+            state = await root.get_state(cls)
+            state.on_prices()  # type: ignore[attr-defined]
+
+
+async def push_prices(app: rx.App) -> int:
+    """Returns how many clients were updated."""
+    namespace = app.event_namespace
+    if namespace is None or not _live_states:
+        return 0
+    tokens = list(namespace.token_to_sid.keys())
+    gate = asyncio.Semaphore(PUSH_CONCURRENCY)
+    results = await asyncio.gather(*(_push_one(app, t, gate) for t in tokens), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    for error in failed[:3]:
+        _log.error("live push failed", exc_info=error)
+    return len(tokens) - len(failed)

@@ -1,0 +1,294 @@
+"""Market page, asset page and the top-bar market status; prices pushed live after each refresh.
+
+The rows shown to every client are formatted once per market version (module cache) and copied into
+each client's state, so a refresh costs one DB read per process, not one per browser.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import reflex as rx
+
+from cnop_app import formatting
+from cnop_app.services import activity, market
+from cnop_app.services.errors import DomainError
+from cnop_app.state.auth import AuthState
+
+SORT_KEYS = ("rank", "name", "price", "change24", "change7d", "mcap", "volume")
+SPARK_POINTS = 42
+
+
+def _num(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _spark(values: list[Any]) -> list[dict[str, Any]]:
+    if not values:
+        return []
+    step = max(1, len(values) // SPARK_POINTS)
+    # Chart coordinates are display data; the exact prices stay Decimal in the services.
+    return [{"v": float(v)} for v in values[::step]]
+
+
+def _row(a: dict[str, Any]) -> dict[str, Any]:
+    change24 = _num(a.get("price_change_percentage_24h"))
+    change7d = _num(a.get("price_change_percentage_7d"))
+    return {
+        "id": a["asset_id"],
+        "name": a["name"],
+        "image": a.get("image") or "",
+        "rank": str(a.get("market_cap_rank") or "—"),
+        "price": formatting.usd(_num(a.get("price_usd"))),
+        "change24": formatting.percent(change24),
+        "dir24": formatting.direction(change24),
+        "change7d": formatting.percent(change7d),
+        "dir7d": formatting.direction(change7d),
+        "mcap": formatting.usd_compact(_num(a.get("market_cap"))),
+        "mcap_exact": formatting.usd(_num(a.get("market_cap"))),
+        "volume": formatting.usd_compact(_num(a.get("total_volume_24h"))),
+        "volume_exact": formatting.usd(_num(a.get("total_volume_24h"))),
+        "spark": _spark(a.get("sparkline_7d") or []),
+        "stale": "yes" if a.get("stale") else "",
+        "active": "yes" if a.get("is_active") else "",
+    }
+
+
+def _sort_value(a: dict[str, Any], key: str) -> Any:
+    field = {
+        "rank": "market_cap_rank",
+        "price": "price_usd",
+        "change24": "price_change_percentage_24h",
+        "change7d": "price_change_percentage_7d",
+        "mcap": "market_cap",
+        "volume": "total_volume_24h",
+    }.get(key)
+    if key == "name":
+        return a["name"].lower()
+    value = a.get(field) if field else None
+    return Decimal(str(value)) if value is not None else None
+
+
+class _Snapshot:
+    """Formatted rows per market version, shared by every client of this process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.version: int | None = None
+        self.raw: list[dict[str, Any]] = []
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def get(self) -> tuple[int, list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        version = market.market_version()
+        with self.lock:
+            if version != self.version or not self.raw:
+                raw = market.all_assets(active_only=False)
+                self.raw = raw
+                self.rows = {a["asset_id"]: _row(a) for a in raw}
+                self.version = version
+            return self.version, self.raw, self.rows
+
+
+snapshot = _Snapshot()
+
+
+def _status_view() -> dict[str, str]:
+    status = market.market_status()
+    from_time = market._parse_iso(status.get("as_of"))
+    source = status["source"]
+    if status["stale"]:
+        label, colour = f"stale since {formatting.relative_time(from_time)}", "amber"
+    elif source == "snapshot":
+        label, colour = "offline prices", "gray"
+    elif source == "simulated":
+        label, colour = "simulated · live", "blue"
+    else:
+        label, colour = "live", "green"
+    return {
+        "label": label,
+        "colour": colour,
+        "as_of": formatting.relative_time(from_time),
+        "as_of_exact": formatting.utc_exact(from_time),
+        "breaker": status["breaker"]["state"],
+    }
+
+
+class MarketState(AuthState):
+    """The market table. `live` marks clients that receive pushed prices."""
+
+    rows: list[dict[str, Any]] = []
+    search: str = ""
+    sort_key: str = "rank"
+    sort_desc: bool = False
+    loading: bool = True
+    error: str = ""
+    status_label: str = ""
+    status_colour: str = "gray"
+    as_of: str = ""
+    as_of_exact: str = ""
+    version: int = 0
+    live: bool = False
+    # Row order the user sees; kept on live updates so rows never jump under the cursor.
+    _order: list[str] = []
+
+    def _apply(self, resort: bool) -> None:
+        version, raw, formatted = snapshot.get()
+        previous = {r["id"]: r["price"] for r in self.rows}
+        if resort or not self._order:
+            ordered = [a for a in raw if _sort_value(a, self.sort_key) is not None]
+            missing = [a for a in raw if _sort_value(a, self.sort_key) is None]
+            ordered.sort(key=lambda a: _sort_value(a, self.sort_key), reverse=self.sort_desc)
+            self._order = [a["asset_id"] for a in ordered + missing]
+        else:
+            known = set(self._order)
+            self._order = self._order + [a["asset_id"] for a in raw if a["asset_id"] not in known]
+        needle = self.search.strip().lower()
+        rows = []
+        for asset_id in self._order:
+            row = formatted.get(asset_id)
+            if row is None:
+                continue
+            if needle and needle not in row["name"].lower() and needle not in asset_id.lower():
+                continue
+            old = previous.get(asset_id)
+            flash = "" if old is None or old == row["price"] else "changed"
+            rows.append({**row, "flash": flash, "key": f"{asset_id}-{version}" if flash else asset_id})
+        self.rows = rows
+        self.version = version
+        status = _status_view()
+        self.status_label, self.status_colour = status["label"], status["colour"]
+        self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
+        self.loading = False
+
+    @rx.event
+    def load(self) -> None:
+        if self.token:
+            self.principal()
+        activity.record_ui_event("page_view", self.username or None)
+        self.live = True
+        try:
+            self._apply(resort=True)
+        except DomainError as exc:
+            self.error = exc.message
+            self.loading = False
+
+    @rx.event
+    def load_status(self) -> None:
+        status = _status_view()
+        self.status_label, self.status_colour = status["label"], status["colour"]
+        self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
+
+    @rx.event
+    def set_search(self, value: str) -> None:
+        self.search = value[:40]
+        self._apply(resort=False)
+
+    @rx.event
+    def sort_by(self, key: str) -> None:
+        if key not in SORT_KEYS:
+            return
+        if key == self.sort_key:
+            self.sort_desc = not self.sort_desc
+        else:
+            self.sort_key, self.sort_desc = key, key not in ("rank", "name")
+        self._apply(resort=True)
+
+    def on_prices(self) -> None:
+        """Called by the live push after a refresh (not an event: the browser cannot trigger it)."""
+        if self.live:
+            self._apply(resort=False)
+        else:
+            self.load_status()
+
+
+class AssetState(AuthState):
+    """One asset: every detail field, a price chart with a range switcher, Buy/Sell."""
+
+    current_id: str = ""
+    found: bool = True
+    loading: bool = True
+    detail: dict[str, str] = {}
+    chart: list[dict[str, Any]] = []
+    chart_range: str = "7d"
+    chart_change: str = ""
+    chart_dir: str = "flat"
+    live: bool = False
+
+    def _fill(self) -> None:
+        data = market.get_asset(self.current_id)
+        change24 = _num(data.get("price_change_percentage_24h"))
+        fields = {
+            "name": data["name"],
+            "image": data.get("image") or "",
+            "rank": str(data.get("market_cap_rank") or "—"),
+            "price": formatting.usd(_num(data.get("price_usd"))),
+            "change24": formatting.percent(change24),
+            "dir24": formatting.direction(change24),
+            "change_abs24": formatting.usd(_num(data.get("price_change_24h"))),
+            "change7d": formatting.percent(_num(data.get("price_change_percentage_7d"))),
+            "change30d": formatting.percent(_num(data.get("price_change_percentage_30d"))),
+            "high24": formatting.usd(_num(data.get("high_24h"))),
+            "low24": formatting.usd(_num(data.get("low_24h"))),
+            "mcap": formatting.usd(_num(data.get("market_cap"))),
+            "volume": formatting.usd(_num(data.get("total_volume_24h"))),
+            "circulating": formatting.quantity(_num(data.get("circulating_supply"))),
+            "total_supply": formatting.quantity(_num(data.get("total_supply"))),
+            "max_supply": formatting.quantity(_num(data.get("max_supply"))),
+            "ath": formatting.usd(_num(data.get("ath"))),
+            "ath_change": formatting.percent(_num(data.get("ath_change_percentage"))),
+            "ath_date": (data.get("ath_date") or "—")[:10],
+            "atl": formatting.usd(_num(data.get("atl"))),
+            "atl_change": formatting.percent(_num(data.get("atl_change_percentage"))),
+            "atl_date": (data.get("atl_date") or "—")[:10],
+            "status": data.get("availability_status", "unavailable"),
+            "last_updated": formatting.relative_time(market._parse_iso(data.get("last_updated"))),
+            "stale": "yes" if data.get("stale") else "",
+            "description": data.get("description") or "",
+        }
+        self.detail = fields
+        history = market.asset_history(self.current_id, self.chart_range)
+        points = history["points"]
+        # Chart coordinates are display data; labels are formatted here once.
+        self.chart = [
+            {"t": p["at"][5:16].replace("T", " "), "price": float(p["price"]), "label": formatting.usd(p["price"])}
+            for p in points
+        ]
+        change = history.get("change_percentage")
+        self.chart_change = formatting.percent(change) if change is not None else ""
+        self.chart_dir = formatting.direction(change)
+        self.loading = False
+
+    @rx.event
+    def load(self) -> None:
+        if self.token:
+            self.principal()
+        # /market/<asset_id>: read from the URL path (the browser cannot set backend vars).
+        segments = [part for part in (self.router.url.path or "").split("/") if part]
+        self.current_id = segments[-1].upper()[:10] if len(segments) >= 2 else ""
+        activity.record_ui_event("page_view", self.username or None)
+        self.loading = True
+        try:
+            self._fill()
+            self.found = True
+            self.live = True
+        except DomainError:
+            self.found = False
+            self.loading = False
+
+    @rx.event
+    def set_range(self, value: str | list[str]) -> None:
+        if isinstance(value, str) and value in ("24h", "7d", "30d"):
+            self.chart_range = value
+            try:
+                self._fill()
+            except DomainError:
+                self.found = False
+
+    def on_prices(self) -> None:
+        if self.live and self.found and self.current_id:
+            try:
+                self._fill()
+            except DomainError:
+                self.found = False

@@ -1,0 +1,474 @@
+"""Trade ticket, open orders, portfolio, order history and dashboard: thin adapters over services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+
+import reflex as rx
+
+from cnop_app import formatting
+from cnop_app.services import accounts, activity, market, portfolio, trading
+from cnop_app.services.errors import DomainError
+from cnop_app.state.auth import AuthState
+from cnop_app.state.market import snapshot
+
+EXPIRIES = {"gtc": None, "1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
+ORDER_LABELS = {
+    "market_buy": "Market buy",
+    "market_sell": "Market sell",
+    "limit_buy": "Limit buy",
+    "limit_sell": "Limit sell",
+}
+STATUS_COLOURS = {"pending": "amber", "completed": "green", "cancelled": "gray", "expired": "gray", "rejected": "red"}
+
+
+def _order_row(o: trading.OrderView) -> dict[str, str]:
+    return {
+        "id": o.order_id,
+        "short_id": o.order_id[:8],
+        "type": ORDER_LABELS.get(o.order_type, o.order_type),
+        "side": "buy" if o.is_buy else "sell",
+        "asset": o.asset_id,
+        "quantity": formatting.quantity(o.quantity),
+        "price": formatting.usd(o.price) if o.price is not None else "market",
+        "total": formatting.usd(o.net_amount),
+        "fee": formatting.usd(o.fee),
+        "status": o.status,
+        "status_colour": STATUS_COLOURS.get(o.status, "gray"),
+        "when": formatting.relative_time(o.created_at),
+        "exact": formatting.utc_exact(o.created_at),
+        "expires": formatting.utc_exact(o.expires_at) if o.expires_at else "until cancelled",
+    }
+
+
+def _dec(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except (InvalidOperation, AttributeError):
+        return None
+    return value if value.is_finite() else None
+
+
+class TradeState(AuthState):
+    """The order ticket with a live preview, a confirmation step and the open orders."""
+
+    assets: list[dict[str, str]] = []
+    asset_id: str = "BTC"
+    side: str = "buy"
+    kind: str = "market"
+    amount_mode: str = "quantity"
+    quantity_input: str = ""
+    usd_input: str = ""
+    limit_input: str = ""
+    expiry: str = "gtc"
+    preview: dict[str, str] = {}
+    ticket_errors: dict[str, str] = {}
+    confirming: bool = False
+    submitting: bool = False
+    open_orders: list[dict[str, str]] = []
+    notice: str = ""
+    live: bool = False
+    loading: bool = True
+    _pending_key: str = ""
+    _pending_ids: list[str] = []
+
+    # ---- helpers
+
+    def _quantity(self, price: Decimal | None) -> Decimal | None:
+        if self.amount_mode == "usd":
+            usd = _dec(self.usd_input)
+            if usd is None or price is None or price <= 0:
+                return None
+            # Spend at most the amount typed: round the quantity down to 8 decimals.
+            return (usd / price).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+        return _dec(self.quantity_input)
+
+    def _update_preview(self, username: str | None) -> None:
+        price_now = market.latest_price(self.asset_id)
+        price = _dec(self.limit_input) if self.kind == "limit" else price_now
+        quantity = self._quantity(price)
+        view: dict[str, str] = {
+            "market_price": formatting.usd(price_now),
+            "price": formatting.usd(price) if price else "—",
+            "quantity": formatting.quantity(quantity) if quantity else "—",
+            "gross": "—",
+            "fee": "—",
+            "total": "—",
+            "cash_after": "—",
+            "qty_after": "—",
+            "ready": "",
+        }
+        if username:
+            balance = accounts.get_balance(username)
+            try:
+                holding = portfolio.get_holding(username, self.asset_id).available_quantity
+            except DomainError:
+                holding = Decimal(0)
+            view["cash"] = formatting.usd(balance.available)
+            view["holding"] = formatting.quantity(holding)
+            if price and quantity and quantity > 0:
+                value_of = trading.buy_gross if self.side == "buy" else trading.sell_gross
+                gross = value_of(quantity, price)
+                fee = trading.fee_for(gross)
+                total = gross + fee if self.side == "buy" else gross - fee
+                view.update(gross=formatting.usd(gross), fee=formatting.usd(fee), total=formatting.usd(total))
+                cash_after = balance.available - total if self.side == "buy" else balance.available + total
+                qty_after = holding + quantity if self.side == "buy" else holding - quantity
+                view["cash_after"] = formatting.usd(cash_after)
+                view["qty_after"] = formatting.quantity(qty_after)
+                view["ready"] = "yes"
+        self.preview = view
+
+    def _order_data(self) -> dict[str, Any]:
+        price = market.latest_price(self.asset_id) if self.kind == "market" else _dec(self.limit_input)
+        quantity = self._quantity(price)
+        data: dict[str, Any] = {
+            "order_type": f"{self.kind}_{self.side}",
+            "asset_id": self.asset_id,
+            "quantity": format(quantity, "f") if quantity is not None else self.quantity_input,
+        }
+        if self.kind == "limit":
+            data["price"] = self.limit_input
+            delta = EXPIRIES.get(self.expiry)
+            if delta is not None:
+                data["expires_at"] = (datetime.now(timezone.utc) + delta).isoformat()
+        return data
+
+    def _load_orders(self, username: str) -> None:
+        rows = trading.list_open_orders(username)
+        self.open_orders = [_order_row(o) for o in rows]
+        self._pending_ids = [o.order_id for o in rows]
+
+    # ---- events
+
+    @rx.event
+    def load(self) -> rx.event.EventSpec | None:
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        activity.record_ui_event("page_view", principal.username)
+        _, raw, _ = snapshot.get()
+        self.assets = [
+            {"id": a["asset_id"], "label": f"{a['name']} ({a['asset_id']})"} for a in raw if a.get("is_active")
+        ]
+        params = self.router.url.query_parameters
+        wanted = str(params.get("asset", "") or "").upper()
+        if wanted and any(a["id"] == wanted for a in self.assets):
+            self.asset_id = wanted
+        elif not any(a["id"] == self.asset_id for a in self.assets) and self.assets:
+            self.asset_id = self.assets[0]["id"]
+        if params.get("side") in ("buy", "sell"):
+            self.side = str(params.get("side"))
+        self.ticket_errors = {}
+        self.notice = ""
+        self.confirming = False
+        self._load_orders(principal.username)
+        self._update_preview(principal.username)
+        self.live = True
+        self.loading = False
+        return None
+
+    def _set(self, name: str, value: str, allowed: tuple[str, ...] | None = None) -> None:
+        if allowed is not None and value not in allowed:
+            return
+        setattr(self, name, value[:32])
+        self.ticket_errors = {}
+        principal = self.principal()
+        self._update_preview(principal.username if principal else None)
+
+    @rx.event
+    def set_asset(self, value: str) -> None:
+        if any(a["id"] == value for a in self.assets):
+            self._set("asset_id", value)
+
+    @rx.event
+    def set_side(self, value: str | list[str]) -> None:
+        self._set("side", str(value), ("buy", "sell"))
+
+    @rx.event
+    def set_kind(self, value: str | list[str]) -> None:
+        self._set("kind", str(value), ("market", "limit"))
+
+    @rx.event
+    def set_amount_mode(self, value: str | list[str]) -> None:
+        self._set("amount_mode", str(value), ("quantity", "usd"))
+
+    @rx.event
+    def set_quantity(self, value: str) -> None:
+        self._set("quantity_input", value)
+
+    @rx.event
+    def set_usd(self, value: str) -> None:
+        self._set("usd_input", value)
+
+    @rx.event
+    def set_limit(self, value: str) -> None:
+        self._set("limit_input", value)
+
+    @rx.event
+    def set_expiry(self, value: str) -> None:
+        self._set("expiry", value, tuple(EXPIRIES))
+
+    @rx.event
+    def review(self) -> rx.event.EventSpec | None:
+        """Validate exactly as the API would; open the confirmation with the exact amounts."""
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        self.ticket_errors = {}
+        try:
+            trading.parse_order_request(self._order_data())
+        except DomainError as exc:
+            self.ticket_errors = {exc.field or "form": exc.message}
+            return None
+        self._update_preview(principal.username)
+        if self.preview.get("ready") != "yes":
+            self.ticket_errors = {"form": "Enter a quantity and price to see the order total."}
+            return None
+        self._pending_key = uuid.uuid4().hex
+        self.confirming = True
+        return None
+
+    @rx.event
+    def cancel_review(self) -> None:
+        self.confirming = False
+        self._pending_key = ""
+
+    @rx.event
+    def confirm(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        if not self.confirming or not self._pending_key or self.submitting:
+            return None
+        self.submitting = True
+        try:
+            # The key makes a double click or a retried request place one order, not two.
+            order = trading.place_order(principal.username, self._order_data(), self._pending_key)
+        except DomainError as exc:
+            self.ticket_errors = {exc.field or "form": exc.message}
+            self.confirming = False
+            self.submitting = False
+            return None
+        activity.record_ui_event("order", principal.username)
+        self.confirming = False
+        self.submitting = False
+        self._pending_key = ""
+        self.quantity_input = ""
+        self.usd_input = ""
+        self._load_orders(principal.username)
+        self._update_preview(principal.username)
+        verb = "Bought" if order.is_buy else "Sold"
+        if order.status == "completed":
+            message = f"{verb} {formatting.quantity(order.quantity)} {order.asset_id} at {formatting.usd(order.price)}"
+        else:
+            message = f"{ORDER_LABELS[order.order_type]} order placed for {formatting.quantity(order.quantity)} "
+            message += f"{order.asset_id} at {formatting.usd(order.limit_price)}"
+        return rx.toast.success(message)
+
+    @rx.event
+    def cancel_order(self, order_id: str) -> rx.event.EventSpec | None:
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        try:
+            trading.cancel_order(principal.username, order_id)
+        except DomainError as exc:
+            self._load_orders(principal.username)
+            return rx.toast.error(exc.message)
+        self._load_orders(principal.username)
+        self._update_preview(principal.username)
+        return rx.toast.info("Order cancelled; its hold is released")
+
+    @rx.event
+    def dismiss_notice(self) -> None:
+        self.notice = ""
+
+    def on_prices(self) -> None:
+        """Live push: new market price in the preview, and fills of resting orders."""
+        if not self.live or not self.username:
+            return
+        before = set(self._pending_ids)
+        self._load_orders(self.username)
+        gone = before - set(self._pending_ids)
+        if gone:
+            filled = [trading.get_order(self.username, oid) for oid in gone]
+            done = [o for o in filled if o.status == "completed"]
+            if done:
+                o = done[0]
+                self.notice = (
+                    f"Your {ORDER_LABELS[o.order_type].lower()} of {formatting.quantity(o.quantity)} "
+                    f"{o.asset_id} filled at {formatting.usd(o.price)}"
+                )
+        self._update_preview(self.username)
+
+
+class PortfolioState(AuthState):
+    holdings: list[dict[str, str]] = []
+    totals: dict[str, str] = {}
+    allocation: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    history_range: str = "24h"
+    loading: bool = True
+    live: bool = False
+
+    def _fill(self, username: str) -> None:
+        view = portfolio.get_portfolio(username)
+        self.holdings = [
+            {
+                "id": h.asset_id,
+                "name": h.name,
+                "quantity": formatting.quantity(h.quantity),
+                "held": formatting.quantity(h.held_quantity),
+                "avg_cost": formatting.usd(h.average_cost),
+                "price": formatting.usd(h.current_price),
+                "value": formatting.usd(h.market_value),
+                "cost_basis": formatting.usd(h.cost_basis),
+                "pnl": formatting.usd(h.unrealized_pnl),
+                "pnl_pct": formatting.percent(h.unrealized_pnl_percent),
+                "pnl_dir": formatting.direction(h.unrealized_pnl),
+                "realized": formatting.usd(h.realized_pnl),
+                "allocation": formatting.percent(h.allocation_percent).lstrip("+"),
+            }
+            for h in view.holdings
+            if h.quantity > 0
+        ]
+        t = view.totals
+        self.totals = {
+            "equity": formatting.usd(t.total_equity),
+            "cash": formatting.usd(t.cash),
+            "held_cash": formatting.usd(t.held_cash),
+            "available": formatting.usd(t.available_cash),
+            "holdings_value": formatting.usd(t.holdings_value),
+            "unrealized": formatting.usd(t.unrealized_pnl),
+            "unrealized_pct": formatting.percent(t.unrealized_pnl_percent),
+            "unrealized_dir": formatting.direction(t.unrealized_pnl),
+            "realized": formatting.usd(t.realized_pnl),
+            "realized_dir": formatting.direction(t.realized_pnl),
+        }
+        # Chart coordinates are display data.
+        self.allocation = [
+            {"name": h.asset_id, "value": float(h.market_value)} for h in view.holdings if h.market_value > 0
+        ]
+        if t.available_cash > 0:
+            self.allocation.append({"name": "Cash", "value": float(t.cash)})
+        points = portfolio.history(username, self.history_range)
+        self.history = [{"t": formatting.utc_exact(p.at)[5:16], "value": float(p.total_value)} for p in points]
+        self.loading = False
+
+    @rx.event
+    def load(self) -> rx.event.EventSpec | None:
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        activity.record_ui_event("page_view", principal.username)
+        self._fill(principal.username)
+        self.live = True
+        return None
+
+    @rx.event
+    def set_history_range(self, value: str | list[str]) -> None:
+        principal = self.principal()
+        if principal is not None and value in ("24h", "7d", "30d"):
+            self.history_range = str(value)
+            self._fill(principal.username)
+
+    def on_prices(self) -> None:
+        if self.live and self.username:
+            self._fill(self.username)
+
+
+class OrdersState(AuthState):
+    orders: list[dict[str, str]] = []
+    status_filter: str = "all"
+    type_filter: str = "all"
+    asset_filter: str = ""
+    page: int = 0
+    has_more: bool = False
+    loading: bool = True
+    live: bool = False
+    error: str = ""
+
+    def _fill(self, username: str) -> None:
+        self.error = ""
+        try:
+            rows, more = trading.list_orders(
+                username,
+                asset_id=self.asset_filter or None,
+                order_type=None if self.type_filter == "all" else self.type_filter,
+                status=None if self.status_filter == "all" else self.status_filter,
+                limit=25,
+                offset=self.page * 25,
+            )
+        except DomainError as exc:
+            self.error = exc.message
+            rows, more = [], False
+        self.orders = [_order_row(o) for o in rows]
+        self.has_more = more
+        self.loading = False
+
+    @rx.event
+    def load(self) -> rx.event.EventSpec | None:
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        self.page = 0
+        self._fill(principal.username)
+        self.live = True
+        return None
+
+    def _refilter(self) -> None:
+        principal = self.principal()
+        if principal is not None:
+            self.page = 0
+            self._fill(principal.username)
+
+    @rx.event
+    def set_status_filter(self, value: str) -> None:
+        self.status_filter = value if value in ("all", *STATUS_COLOURS) else "all"
+        self._refilter()
+
+    @rx.event
+    def set_type_filter(self, value: str) -> None:
+        self.type_filter = value if value in ("all", *ORDER_LABELS) else "all"
+        self._refilter()
+
+    @rx.event
+    def set_asset_filter(self, value: str) -> None:
+        self.asset_filter = value.strip().upper()[:10]
+        self._refilter()
+
+    @rx.event
+    def next_page(self) -> None:
+        principal = self.principal()
+        if principal is not None and self.has_more:
+            self.page += 1
+            self._fill(principal.username)
+
+    @rx.event
+    def prev_page(self) -> None:
+        principal = self.principal()
+        if principal is not None and self.page > 0:
+            self.page -= 1
+            self._fill(principal.username)
+
+    def on_prices(self) -> None:
+        if self.live and self.username:
+            self._fill(self.username)
+
+
+class DashboardState(PortfolioState):
+    recent: list[dict[str, str]] = []
+    movers: list[dict[str, str]] = []
+
+    def _fill(self, username: str) -> None:
+        super()._fill(username)
+        rows, _ = trading.list_orders(username, status="completed", limit=5)
+        self.recent = [_order_row(o) for o in rows]
+        _, raw, formatted = snapshot.get()
+        ranked = [a for a in raw if a.get("price_change_percentage_24h") is not None]
+        ranked.sort(key=lambda a: abs(Decimal(str(a["price_change_percentage_24h"]))), reverse=True)
+        self.movers = [formatted[a["asset_id"]] for a in ranked[:6]]
