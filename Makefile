@@ -68,8 +68,10 @@ test: setup-test lint
 	if [ $$rc = 0 ]; then $(PY) -m pytest -m browser $(PYTEST_ARGS) tests; rc=$$?; fi; \
 	bash tests/pg_cluster.sh stop; exit $$rc
 
-bench: setup
-	$(PY) bench/orders.py
+bench: setup $(VENV)/.dev
+	PYTHONPATH=. $(PY) bench/orders.py --start
+	PYTHONPATH=. $(PY) bench/market_refresh.py
+	PYTHONPATH=. $(VENV)/bin/python bench/mirror.py
 
 clean:
 	rm -rf .web data .pytest_cache

@@ -8,6 +8,7 @@ writers serialize instead of failing on lock upgrade) and on PostgreSQL relies o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,10 +166,19 @@ def read_session() -> Iterator[Session]:
         yield session
 
 
+# SQLite allows one writer at a time. Threads of this process queue on this lock instead of
+# SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and made the latency tail
+# seconds long under contention. Other processes still meet the busy timeout. Re-entrant, so a
+# nested write in the same thread fails on SQLite's lock rather than deadlocking here.
+_sqlite_writer = threading.RLock()
+
+
 @contextmanager
 def write_session() -> Iterator[Session]:
     """One atomic write transaction: commits on success, rolls back everything on any error."""
-    with Session(write_engine(), expire_on_commit=False) as session:
+    engine = write_engine()
+    lock = _sqlite_writer if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    with lock, Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -92,11 +92,12 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _parse_iso(value: Any) -> datetime | None:
+def parse_iso(value: Any) -> datetime | None:
+    """An ISO 8601 string ("Z" allowed) as an aware UTC datetime, or None."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -131,8 +132,8 @@ class CircuitBreaker:
         return {
             "state": self.current_state(),
             "failures": self.failures,
-            "opened_at": _iso(self.opened_at),
-            "retry_at": _iso(self.retry_at),
+            "opened_at": iso(self.opened_at),
+            "retry_at": iso(self.retry_at),
         }
 
     def restore(self, data: dict[str, Any] | None) -> None:
@@ -146,8 +147,8 @@ class CircuitBreaker:
             if self.state == HALF_OPEN:
                 self.state = OPEN
             self.failures = max(0, int(data.get("failures") or 0))
-            self.opened_at = _parse_iso(data.get("opened_at"))
-            self.retry_at = _parse_iso(data.get("retry_at"))
+            self.opened_at = parse_iso(data.get("opened_at"))
+            self.retry_at = parse_iso(data.get("retry_at"))
             if self.state == OPEN and self.opened_at is None:
                 self.opened_at = _now()
 
@@ -288,7 +289,7 @@ def map_coin(coin: Any) -> dict[str, Any] | None:
     for field, (keys, signed) in _NUMERIC_FIELDS.items():
         mapped[field] = _optional_number(coin, keys, signed, field, label)
     for field, key in _DATE_FIELDS.items():
-        mapped[field] = _parse_iso(coin.get(key))
+        mapped[field] = parse_iso(coin.get(key))
     mapped["sparkline_7d"] = _sparkline(coin)
     return mapped
 

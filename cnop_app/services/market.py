@@ -32,6 +32,7 @@ from cnop_app.db import read_session, write_session
 from cnop_app.models import Asset, KeyValue, PriceTick
 from cnop_app.observability.logging import get_logger
 from cnop_app.services import activity, coingecko, health, outbox, validation
+from cnop_app.services.coingecko import iso, parse_iso
 from cnop_app.services.errors import NotFound, ValidationFailed
 
 _log = get_logger("market")
@@ -99,20 +100,6 @@ class RefreshResult:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _parse_iso(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _sig(value: Decimal, digits: int = 10) -> Decimal:
@@ -189,7 +176,7 @@ def seed_from_snapshot() -> int:
     as_of = max((c["last_updated"] for c in coins if c["last_updated"]), default=None)
     try:
         stored, _changed, _version = _store(
-            coins, "snapshot", {"snapshot_as_of": _iso(as_of)}, only_if_empty=True, success=False
+            coins, "snapshot", {"snapshot_as_of": iso(as_of)}, only_if_empty=True, success=False
         )
     except IntegrityError:
         return 0  # another process seeded at the same moment
@@ -298,7 +285,7 @@ def _store(
         if success:
             status.update(
                 {
-                    "last_success_at": _iso(now),
+                    "last_success_at": iso(now),
                     "last_success_source": source,
                     "consecutive_failures": 0,
                     "last_error": None,
@@ -421,7 +408,7 @@ def refresh_prices() -> RefreshResult:
     ensure_catalogue()
     now = _now()  # after seeding, so the attempt time is the feed call's time
     status = load_status()
-    base_updates: dict[str, Any] = {"last_attempt_at": _iso(now), "source": source}
+    base_updates: dict[str, Any] = {"last_attempt_at": iso(now), "source": source}
     coins: list[dict[str, Any]] = []
     skipped = 0
     outcome, error, retry_at = "ok", None, None
@@ -452,7 +439,7 @@ def refresh_prices() -> RefreshResult:
             stored, changed, version = _store(coins, source, base_updates)
         else:
             stored = changed = 0
-            base_updates.update({"last_outcome": outcome, "last_error": error, "retry_at": _iso(retry_at)})
+            base_updates.update({"last_outcome": outcome, "last_error": error, "retry_at": iso(retry_at)})
             version = _record_failure(base_updates, counts_as_failure=outcome == "failed")
     except Exception as exc:  # a database or programming error must not kill the scheduler job
         _log.exception("price refresh failed", extra={"source": source})
@@ -480,12 +467,12 @@ def refresh_prices() -> RefreshResult:
 def _update_gauges(status: dict[str, Any] | None = None) -> None:
     status = status if status is not None else load_status()
     breaker = status.get("breaker") or {}
-    activity.set_market_gauges(_parse_iso(status.get("last_success_at")), _breaker_state(breaker))
+    activity.set_market_gauges(parse_iso(status.get("last_success_at")), _breaker_state(breaker))
 
 
 def _breaker_state(breaker: dict[str, Any]) -> str:
     state = breaker.get("state") or coingecko.CLOSED
-    opened = _parse_iso(breaker.get("opened_at"))
+    opened = parse_iso(breaker.get("opened_at"))
     if (
         state == coingecko.OPEN
         and opened
@@ -569,7 +556,7 @@ def clear_cache() -> None:
 def _stale(settings: Settings, status: dict[str, Any], now: datetime) -> bool:
     if settings.market_source != "coingecko":
         return False  # snapshot and simulated are chosen on purpose, not a broken feed
-    last = _parse_iso(status.get("last_success_at"))
+    last = parse_iso(status.get("last_success_at"))
     if last is None or int(status.get("consecutive_failures") or 0) > 0:
         return True
     if _breaker_state(status.get("breaker") or {}) != coingecko.CLOSED:
@@ -583,11 +570,11 @@ def market_status() -> dict[str, Any]:
     status = load_status()
     now = _now()
     active = activity.is_active()
-    as_of = _parse_iso(status.get("last_success_at")) or _parse_iso(status.get("snapshot_as_of"))
+    as_of = parse_iso(status.get("last_success_at")) or parse_iso(status.get("snapshot_as_of"))
     breaker = status.get("breaker") or {}
     return {
         "source": settings.market_source,
-        "as_of": _iso(as_of),
+        "as_of": iso(as_of),
         "age_seconds": int((now - as_of).total_seconds()) if as_of else None,
         "stale": _stale(settings, status, now),
         "version": int(status.get("version") or 0),
@@ -633,7 +620,7 @@ def _rank_order() -> tuple[Any, ...]:
 
 def _staleness(asset: Asset, status: dict[str, Any], global_stale: bool, now: datetime) -> dict[str, Any]:
     seen = asset.last_updated or asset.updated_at
-    last_success = _parse_iso(status.get("last_success_at"))
+    last_success = parse_iso(status.get("last_success_at"))
     # An asset the last good refresh did not include is stale on its own.
     missing = last_success is not None and asset.updated_at < last_success - timedelta(seconds=1)
     return {
@@ -659,7 +646,7 @@ def asset_summary(asset: Asset, context: dict[str, Any] | None = None) -> dict[s
         "market_cap": asset.market_cap,
         "total_volume_24h": asset.total_volume_24h,
         "price_change_percentage_7d": asset.price_change_percentage_7d,
-        "last_updated": _iso(asset.last_updated),
+        "last_updated": iso(asset.last_updated),
         "source": asset.source,
     }
     data.update(_staleness(asset, context["status"], context["stale"], context["now"]))
@@ -681,10 +668,10 @@ def asset_detail(asset: Asset, context: dict[str, Any] | None = None) -> dict[st
             "max_supply": asset.max_supply,
             "ath": asset.ath,
             "ath_change_percentage": asset.ath_change_percentage,
-            "ath_date": _iso(asset.ath_date),
+            "ath_date": iso(asset.ath_date),
             "atl": asset.atl,
             "atl_change_percentage": asset.atl_change_percentage,
-            "atl_date": _iso(asset.atl_date),
+            "atl_date": iso(asset.atl_date),
             "sparkline_7d": _sparkline_values(asset.sparkline_7d),
             "coingecko_id": asset.coingecko_id,
         }
@@ -768,6 +755,6 @@ def asset_history(asset_id: object, range_: object = "24h") -> dict[str, Any]:
     return {
         "asset_id": key,
         "range": range_,
-        "points": [{"at": _iso(at), "price": price} for at, price in points],
+        "points": [{"at": iso(at), "price": price} for at, price in points],
         "change_percentage": change,
     }

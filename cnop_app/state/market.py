@@ -14,6 +14,7 @@ import reflex as rx
 
 from cnop_app import formatting
 from cnop_app.services import activity, market
+from cnop_app.services.coingecko import parse_iso
 from cnop_app.services.errors import DomainError
 from cnop_app.state.auth import AuthState
 
@@ -96,7 +97,7 @@ snapshot = _Snapshot()
 
 def _status_view() -> dict[str, str]:
     status = market.market_status()
-    from_time = market._parse_iso(status.get("as_of"))
+    from_time = parse_iso(status.get("as_of"))
     source = status["source"]
     if status["stale"]:
         label, colour = f"stale since {formatting.relative_time(from_time)}", "amber"
@@ -243,7 +244,7 @@ class AssetState(AuthState):
             "atl_change": formatting.percent(_num(data.get("atl_change_percentage"))),
             "atl_date": (data.get("atl_date") or "—")[:10],
             "status": data.get("availability_status", "unavailable"),
-            "last_updated": formatting.relative_time(market._parse_iso(data.get("last_updated"))),
+            "last_updated": formatting.relative_time(parse_iso(data.get("last_updated"))),
             "stale": "yes" if data.get("stale") else "",
             "description": data.get("description") or "",
         }
