@@ -69,6 +69,15 @@ class SeenRequest:
     at: float
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-response (timeouts under test) are expected, not errors to print."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 class FakeCoinGecko:
     def __init__(self, coins: list[dict[str, Any]] | None = None) -> None:
         self.coins = coins if coins is not None else recorded_coins()
@@ -76,7 +85,7 @@ class FakeCoinGecko:
         self._script: list[Reply] = []
         self.default = Reply()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-coingecko", daemon=True

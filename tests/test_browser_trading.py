@@ -89,4 +89,6 @@ def test_buy_then_portfolio_then_limit_fill(app_url: str, page: Page) -> None:
     expect(page.locator(".order-row")).to_have_count(2, timeout=30_000)
     page.goto(f"{app_url}/dashboard")
     expect(page.locator("#total-equity")).to_have_text(re.compile(r"^\$[\d,]+\.\d{2}$"), timeout=30_000)
+    expect(page.locator(".order-row")).to_have_count(2)  # recent fills
+    expect(page.locator(".mover-row").first).to_be_visible()
     shot(page, "dashboard")

@@ -383,7 +383,7 @@ def holdings_table() -> rx.Component:
     )
 
 
-def _allocation_chart(state: type[PortfolioState] = PortfolioState) -> rx.Component:
+def _allocation_chart(state: type[PortfolioState] | type[DashboardState] = PortfolioState) -> rx.Component:
     return rx.recharts.pie_chart(
         rx.recharts.pie(
             rx.foreach(
@@ -442,7 +442,7 @@ def _value_chart() -> rx.Component:
     )
 
 
-def _totals(state: type[PortfolioState]) -> rx.Component:
+def _totals(state: type[PortfolioState] | type[DashboardState]) -> rx.Component:
     t = state.totals
     return rx.grid(
         stat("Total equity", t["equity"], id="total-equity"),
@@ -596,6 +596,7 @@ def dashboard() -> rx.Component:
                                     rx.text(m["price"], style=TABULAR),
                                     signed(m["change24"], m["dir24"]),
                                     width="100%",
+                                    class_name="mover-row",
                                 ),
                             ),
                             width="100%",

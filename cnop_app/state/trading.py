@@ -306,7 +306,10 @@ class TradeState(AuthState):
         self._update_preview(self.username)
 
 
-class PortfolioState(AuthState):
+class PortfolioMixin(rx.State, mixin=True):
+    """Holdings, totals and charts; mixed into the portfolio and dashboard states so each page's
+    events run on its own state (an inherited handler would run on the parent state instead)."""
+
     holdings: list[dict[str, str]] = []
     totals: dict[str, str] = {}
     allocation: list[dict[str, Any]] = []
@@ -379,6 +382,10 @@ class PortfolioState(AuthState):
     def on_prices(self) -> None:
         if self.live and self.username:
             self._fill(self.username)
+
+
+class PortfolioState(PortfolioMixin, AuthState):
+    pass
 
 
 class OrdersState(AuthState):
@@ -460,12 +467,12 @@ class OrdersState(AuthState):
             self._fill(self.username)
 
 
-class DashboardState(PortfolioState):
+class DashboardState(PortfolioMixin, AuthState):
     recent: list[dict[str, str]] = []
     movers: list[dict[str, str]] = []
 
     def _fill(self, username: str) -> None:
-        super()._fill(username)
+        PortfolioMixin._fill(self, username)
         rows, _ = trading.list_orders(username, status="completed", limit=5)
         self.recent = [_order_row(o) for o in rows]
         _, raw, formatted = snapshot.get()
