@@ -196,3 +196,18 @@ def test_transactions_pagination_newest_first(client: TestClient, auth_headers: 
     assert {"transaction_id", "transaction_type", "amount", "status", "created_at"} <= set(item)
     for query in ("limit=0", "limit=501", "offset=-1", "limit=abc"):
         assert client.get(f"/api/v1/balance/transactions?{query}", headers=auth_headers).status_code == 422
+
+
+def test_ledger_export_is_exact_csv(client: TestClient, auth_headers: dict[str, str]) -> None:
+    client.post("/api/v1/balance/deposit", headers=auth_headers, json={"amount": "100.10"})
+    client.post("/api/v1/balance/withdraw", headers=auth_headers, json={"amount": "0.10"})
+    response = client.get("/api/v1/balance/transactions/export", headers=auth_headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0] == "created_at,transaction_id,type,amount,balance_after,reference,description"
+    assert [line.split(",")[2:5] for line in lines[1:]] == [
+        ["deposit", "100.10", "100.10"],
+        ["withdraw", "-0.10", "100.00"],
+    ]
+    assert client.get("/api/v1/balance/transactions/export").status_code == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -78,6 +79,13 @@ def test_new_user_journey(app_url: str, page: Page) -> None:
     expect(page.locator("#withdraw-remaining")).to_contain_text("$4,799.75")
     assert api_balance(app_url, USERNAME) == "1300.00"
     shot(page, "account")
+
+    # The ledger downloads as CSV with exact amounts.
+    with page.expect_download() as download_info:
+        page.click("#history-export")
+    exported = Path(download_info.value.path()).read_text().splitlines()
+    assert exported[0].startswith("created_at,transaction_id,type,amount")
+    assert [line.split(",")[2:4] for line in exported[1:]] == [["deposit", "1500.25"], ["withdraw", "-200.25"]]
 
     # Profile shows the user's details; edits are saved.
     page.goto(f"{app_url}/profile")

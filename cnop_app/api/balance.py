@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, StrictFloat, StrictInt, StrictStr
 
 from cnop_app.api.deps import current_principal
@@ -93,3 +94,13 @@ def transactions(
         "offset": offset,
         "has_more": offset + len(rows) < total,
     }
+
+
+@router.get("/transactions/export", response_class=Response)
+def export_transactions(principal: auth.Principal = Depends(current_principal)) -> Response:
+    """The whole ledger as CSV (oldest first)."""
+    return Response(
+        accounts.ledger_csv(principal.username),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="cnop-ledger.csv"'},
+    )

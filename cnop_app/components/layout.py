@@ -91,7 +91,8 @@ def top_bar() -> rx.Component:
         padding_y="0.75em",
         border_bottom=f"1px solid {rx.color('gray', 5)}",
         background=rx.color("gray", 1),
-        position="sticky",
+        # Sticky on wide screens only: on a phone the wrapped bar would hide a quarter of the page.
+        position=rx.breakpoints(initial="static", md="sticky"),
         top="0",
         z_index="10",
         width="100%",

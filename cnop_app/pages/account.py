@@ -93,6 +93,16 @@ def _history() -> rx.Component:
                 rx.heading("History", size="4"),
                 rx.spacer(),
                 rx.text(AccountState.total_count, " entries", size="2", color_scheme="gray", id="history-count"),
+                rx.button(
+                    rx.icon("download", size=14),
+                    "CSV",
+                    size="1",
+                    variant="soft",
+                    on_click=AccountState.export_csv,
+                    disabled=AccountState.total_count == 0,
+                    id="history-export",
+                    aria_label="Download the ledger as CSV",
+                ),
                 width="100%",
             ),
             rx.cond(

@@ -6,6 +6,8 @@ the account row locked; the balance always equals the sum of the user's entries.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, time, timezone
@@ -268,3 +270,30 @@ def ledger_sum(username: str) -> Decimal:
     for amount in amounts:
         total += amount
     return total
+
+
+CSV_COLUMNS = ("created_at", "transaction_id", "type", "amount", "balance_after", "reference", "description")
+
+
+def ledger_csv(username: str) -> str:
+    """The whole ledger, oldest first, as CSV with ISO dates and exact amounts (for export)."""
+    with read_session() as session:
+        rows = session.exec(
+            select(LedgerEntry).where(LedgerEntry.username == username).order_by(LedgerEntry.id)  # type: ignore[arg-type]
+        ).all()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                r.created_at.isoformat(),
+                r.transaction_id,
+                r.entry_type,
+                money_str(r.amount),
+                money_str(r.balance_after),
+                r.reference or "",
+                r.description,
+            ]
+        )
+    return out.getvalue()

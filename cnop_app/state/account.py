@@ -99,6 +99,13 @@ class AccountState(AuthState):
             self._refresh(principal.username)
 
     @rx.event
+    def export_csv(self) -> rx.event.EventSpec | None:
+        principal = self.principal()
+        if principal is None:
+            return AuthState.require_login
+        return rx.download(data=accounts.ledger_csv(principal.username), filename="cnop-ledger.csv")
+
+    @rx.event
     def review(self, form: dict) -> None:
         """Validate and show the confirmation; nothing moves yet."""
         kind = form.get("kind", "")
