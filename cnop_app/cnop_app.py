@@ -18,7 +18,7 @@ from cnop_app.services import trading as trading_service
 from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.live import push_prices, register_live_state
-from cnop_app.state.market import AssetState, MarketState
+from cnop_app.state.market import AssetState, LandingState, MarketState
 from cnop_app.state.profile import ProfileState
 from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
 
@@ -46,7 +46,7 @@ async def push_to_browsers() -> None:
 
 
 add_request_observer(activity.record_request)
-for live_state in (MarketState, AssetState, TradeState, PortfolioState, OrdersState, DashboardState):
+for live_state in (MarketState, AssetState, LandingState, TradeState, PortfolioState, OrdersState, DashboardState):
     register_live_state(live_state)
 # After each refresh (in the one refresher process): fill crossed limit orders, expire old ones,
 # then record portfolio values at the new prices. Then every process pushes to its browsers.
@@ -57,7 +57,7 @@ app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)
 app.register_lifespan_task(mirror.mirror_lifespan)
 
-app.add_page(auth.landing, route="/", title="CNOP · Paper trading", on_load=AuthState.load_session)
+app.add_page(auth.landing, route="/", title="CNOP · Paper trading", on_load=LandingState.load)
 app.add_page(auth.login, route="/login", title="Log in · CNOP", on_load=AuthState.redirect_if_signed_in)
 app.add_page(auth.register, route="/register", title="Sign up · CNOP", on_load=AuthState.redirect_if_signed_in)
 app.add_page(account.account, route="/account", title="Account · CNOP", on_load=AccountState.load)

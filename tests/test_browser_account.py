@@ -33,6 +33,7 @@ def test_protected_page_redirects_to_login_and_back(app_url: str, page: Page) ->
 def test_new_user_journey(app_url: str, page: Page) -> None:
     page.goto(f"{app_url}/")
     expect(page.get_by_text("Paper-trade crypto on your own server")).to_be_visible()
+    expect(page.locator(".landing-mover")).to_have_count(6, timeout=30_000)
     shot(page, "landing")
 
     page.goto(f"{app_url}/register")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from cnop_app.components.layout import field, form_error, page
+from cnop_app.components.layout import TABULAR, field, form_error, page
+from cnop_app.pages.market import signed
 from cnop_app.state.auth import AuthState
+from cnop_app.state.market import LandingState
 
 
 def landing() -> rx.Component:
@@ -34,6 +36,47 @@ def landing() -> rx.Component:
                     spacing="3",
                     wrap="wrap",
                     justify="center",
+                ),
+            ),
+            rx.cond(
+                LandingState.movers.length() > 0,
+                rx.card(
+                    rx.vstack(
+                        rx.hstack(
+                            rx.heading("Top movers (24h)", size="4"),
+                            rx.spacer(),
+                            rx.link("All prices", href="/market", size="2"),
+                            width="100%",
+                        ),
+                        rx.grid(
+                            rx.foreach(
+                                LandingState.movers,
+                                lambda m: rx.link(
+                                    rx.hstack(
+                                        rx.avatar(
+                                            src=m["image"], fallback=m["id"].to(str)[:1], size="1", radius="full"
+                                        ),
+                                        rx.text(m["id"], weight="bold"),
+                                        rx.spacer(),
+                                        rx.text(m["price"], style=TABULAR),
+                                        signed(m["change24"], m["dir24"]),
+                                        align="center",
+                                        width="100%",
+                                        class_name="landing-mover",
+                                    ),
+                                    href="/market/" + m["id"].to(str),
+                                    underline="none",
+                                    color_scheme="gray",
+                                    high_contrast=True,
+                                ),
+                            ),
+                            columns=rx.breakpoints(initial="1", sm="2", md="3"),
+                            spacing="4",
+                            width="100%",
+                        ),
+                        width="100%",
+                    ),
+                    width="100%",
                 ),
             ),
             rx.grid(

@@ -70,7 +70,7 @@ def _row(row: Any) -> rx.Component:
         rx.table.cell(
             rx.link(
                 rx.hstack(
-                    rx.avatar(src=row["image"], fallback=row["id"].to(str)[:3], size="1", radius="full"),
+                    rx.avatar(src=row["image"], fallback=row["id"].to(str)[:1], size="1", radius="full"),
                     rx.text(row["name"], weight="medium"),
                     rx.text(row["id"], color_scheme="gray", size="1"),
                     rx.cond(row["active"] == "", rx.badge("paused", color_scheme="gray", size="1")),

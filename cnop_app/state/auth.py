@@ -55,12 +55,6 @@ class AuthState(rx.State):
         return self.router.session.client_ip or None
 
     @rx.event
-    def load_session(self) -> None:
-        """on_load for public pages: show who is signed in, if anyone."""
-        if self.token:
-            self.principal()
-
-    @rx.event
     def require_login(self) -> rx.event.EventSpec | None:
         """on_load for protected pages: back to /login?next=<this page> when not signed in."""
         had_token = bool(self.token)

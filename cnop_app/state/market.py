@@ -293,3 +293,29 @@ class AssetState(AuthState):
                 self._fill()
             except DomainError:
                 self.found = False
+
+
+def top_movers(count: int = 6) -> list[dict[str, Any]]:
+    """The assets that moved most in 24h (either way), formatted as market rows."""
+    _, raw, formatted = snapshot.get()
+    ranked = [a for a in raw if a.get("price_change_percentage_24h") is not None and a.get("is_active")]
+    ranked.sort(key=lambda a: abs(Decimal(str(a["price_change_percentage_24h"]))), reverse=True)
+    return [formatted[a["asset_id"]] for a in ranked[:count]]
+
+
+class LandingState(AuthState):
+    """Live top movers on the landing page."""
+
+    movers: list[dict[str, Any]] = []
+    live: bool = False
+
+    @rx.event
+    def load(self) -> None:
+        if self.token:
+            self.principal()
+        self.movers = top_movers()
+        self.live = True
+
+    def on_prices(self) -> None:
+        if self.live:
+            self.movers = top_movers()

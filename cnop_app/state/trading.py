@@ -13,7 +13,7 @@ from cnop_app import formatting
 from cnop_app.services import accounts, activity, market, portfolio, trading
 from cnop_app.services.errors import DomainError
 from cnop_app.state.auth import AuthState
-from cnop_app.state.market import snapshot
+from cnop_app.state.market import snapshot, top_movers
 
 EXPIRIES = {"gtc": None, "1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
 ORDER_LABELS = {
@@ -475,7 +475,4 @@ class DashboardState(PortfolioMixin, AuthState):
         PortfolioMixin._fill(self, username)
         rows, _ = trading.list_orders(username, status="completed", limit=5)
         self.recent = [_order_row(o) for o in rows]
-        _, raw, formatted = snapshot.get()
-        ranked = [a for a in raw if a.get("price_change_percentage_24h") is not None]
-        ranked.sort(key=lambda a: abs(Decimal(str(a["price_change_percentage_24h"]))), reverse=True)
-        self.movers = [formatted[a["asset_id"]] for a in ranked[:6]]
+        self.movers = top_movers()
