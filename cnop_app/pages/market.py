@@ -6,6 +6,7 @@ from typing import Any
 
 import reflex as rx
 
+from cnop_app.components.charts import area_chart, range_switcher
 from cnop_app.components.layout import TABULAR, page
 from cnop_app.state.market import AssetState, MarketState
 
@@ -177,14 +178,7 @@ def _chart() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.segmented_control.root(
-                    rx.segmented_control.item("24h", value="24h"),
-                    rx.segmented_control.item("7d", value="7d"),
-                    rx.segmented_control.item("30d", value="30d"),
-                    value=AssetState.chart_range,
-                    on_change=AssetState.set_range,
-                    aria_label="Chart range",
-                ),
+                range_switcher(AssetState.chart_range, AssetState.set_range),
                 rx.spacer(),
                 rx.cond(AssetState.chart_change != "", signed(AssetState.chart_change, AssetState.chart_dir)),
                 width="100%",
@@ -193,22 +187,7 @@ def _chart() -> rx.Component:
             rx.cond(
                 AssetState.chart.length() < 2,
                 rx.center(rx.text("Not enough price history yet for this range.", color_scheme="gray"), height="280px"),
-                rx.recharts.area_chart(
-                    rx.recharts.area(
-                        data_key="price",
-                        stroke=rx.color("accent", 9),
-                        fill=rx.color("accent", 4),
-                        type_="monotone",
-                        is_animation_active=False,
-                    ),
-                    rx.recharts.x_axis(data_key="t", min_tick_gap=40, tick_line=False),
-                    rx.recharts.y_axis(domain=["auto", "auto"], width=80, tick_line=False),
-                    rx.recharts.cartesian_grid(stroke_dasharray="3 3", opacity=0.3),
-                    rx.recharts.graphing_tooltip(),
-                    data=AssetState.chart,
-                    width="100%",
-                    height=300,
-                ),
+                area_chart(AssetState.chart, "price", 300),
             ),
             spacing="3",
             width="100%",

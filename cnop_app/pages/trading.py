@@ -6,15 +6,39 @@ from typing import Any
 
 import reflex as rx
 
+from cnop_app.components.charts import area_chart, range_switcher
 from cnop_app.components.layout import TABULAR, page, stat
 from cnop_app.pages.market import signed
 from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
 
+SELECT_STYLE = {
+    "width": "100%",
+    "padding": "8px",
+    "border_radius": "6px",
+    "border": f"1px solid {rx.color('gray', 7)}",
+    "background": rx.color("gray", 1),
+}
 PIE_COLOURS = ["#3e63dd", "#30a46c", "#f76b15", "#8e4ec6", "#e5484d", "#12a594", "#ffc53d", "#6e56cf", "#8d8d8d"]
 
 
 def _label(text: str, for_id: str) -> rx.Component:
     return rx.el.label(text, html_for=for_id, style={"font_weight": "500", "font_size": "14px"})
+
+
+def _decimal_input(label: str, input_id: str, value: Any, on_change: Any) -> tuple[rx.Component, rx.Component]:
+    """A labelled numeric text input (text, not type=number: exact decimals, no float rounding)."""
+    return (
+        _label(label, input_id),
+        rx.input(
+            id=input_id,
+            value=value,
+            on_change=on_change,
+            input_mode="decimal",
+            placeholder="0.00",
+            width="100%",
+            size="3",
+        ),
+    )
 
 
 def _error(key: str) -> rx.Component:
@@ -45,13 +69,7 @@ def _ticket() -> rx.Component:
                 id="ticket-asset",
                 value=TradeState.asset_id,
                 on_change=TradeState.set_asset,
-                style={
-                    "width": "100%",
-                    "padding": "8px",
-                    "border_radius": "6px",
-                    "border": f"1px solid {rx.color('gray', 7)}",
-                    "background": rx.color("gray", 1),
-                },
+                style=SELECT_STYLE,
             ),
             rx.segmented_control.root(
                 rx.segmented_control.item("Buy", value="buy"),
@@ -72,16 +90,7 @@ def _ticket() -> rx.Component:
             rx.cond(
                 TradeState.kind == "limit",
                 rx.vstack(
-                    _label("Limit price (USD)", "ticket-limit"),
-                    rx.input(
-                        id="ticket-limit",
-                        value=TradeState.limit_input,
-                        on_change=TradeState.set_limit,
-                        input_mode="decimal",
-                        placeholder="0.00",
-                        width="100%",
-                        size="3",
-                    ),
+                    *_decimal_input("Limit price (USD)", "ticket-limit", TradeState.limit_input, TradeState.set_limit),
                     _error("price"),
                     _label("Good until", "ticket-expiry"),
                     rx.el.select(
@@ -92,13 +101,7 @@ def _ticket() -> rx.Component:
                         id="ticket-expiry",
                         value=TradeState.expiry,
                         on_change=TradeState.set_expiry,
-                        style={
-                            "width": "100%",
-                            "padding": "8px",
-                            "border_radius": "6px",
-                            "border": f"1px solid {rx.color('gray', 7)}",
-                            "background": rx.color("gray", 1),
-                        },
+                        style=SELECT_STYLE,
                     ),
                     _error("expires_at"),
                     width="100%",
@@ -119,30 +122,12 @@ def _ticket() -> rx.Component:
             rx.cond(
                 TradeState.amount_mode == "quantity",
                 rx.vstack(
-                    _label("Quantity", "ticket-quantity"),
-                    rx.input(
-                        id="ticket-quantity",
-                        value=TradeState.quantity_input,
-                        on_change=TradeState.set_quantity,
-                        input_mode="decimal",
-                        placeholder="0.00",
-                        width="100%",
-                        size="3",
-                    ),
+                    *_decimal_input("Quantity", "ticket-quantity", TradeState.quantity_input, TradeState.set_quantity),
                     width="100%",
                     spacing="1",
                 ),
                 rx.vstack(
-                    _label("Amount (USD)", "ticket-usd"),
-                    rx.input(
-                        id="ticket-usd",
-                        value=TradeState.usd_input,
-                        on_change=TradeState.set_usd,
-                        input_mode="decimal",
-                        placeholder="0.00",
-                        width="100%",
-                        size="3",
-                    ),
+                    *_decimal_input("Amount (USD)", "ticket-usd", TradeState.usd_input, TradeState.set_usd),
                     width="100%",
                     spacing="1",
                 ),
@@ -409,34 +394,13 @@ def _value_chart() -> rx.Component:
         rx.hstack(
             rx.heading("Value over time", size="4"),
             rx.spacer(),
-            rx.segmented_control.root(
-                rx.segmented_control.item("24h", value="24h"),
-                rx.segmented_control.item("7d", value="7d"),
-                rx.segmented_control.item("30d", value="30d"),
-                value=PortfolioState.history_range,
-                on_change=PortfolioState.set_history_range,
-                size="1",
-            ),
+            range_switcher(PortfolioState.history_range, PortfolioState.set_history_range, size="1"),
             width="100%",
         ),
         rx.cond(
             PortfolioState.history.length() < 2,
             rx.center(rx.text("The chart fills in as prices refresh.", color_scheme="gray"), height="240px"),
-            rx.recharts.area_chart(
-                rx.recharts.area(
-                    data_key="value",
-                    stroke=rx.color("accent", 9),
-                    fill=rx.color("accent", 4),
-                    type_="monotone",
-                    is_animation_active=False,
-                ),
-                rx.recharts.x_axis(data_key="t", min_tick_gap=40),
-                rx.recharts.y_axis(domain=["auto", "auto"], width=80),
-                rx.recharts.graphing_tooltip(),
-                data=PortfolioState.history,
-                width="100%",
-                height=240,
-            ),
+            area_chart(PortfolioState.history, "value", 240),
         ),
         width="100%",
     )
@@ -496,12 +460,7 @@ def _select(options: list[tuple[str, str]], value: Any, on_change: Any, label: s
             id=id,
             value=value,
             on_change=on_change,
-            style={
-                "padding": "6px",
-                "border_radius": "6px",
-                "border": f"1px solid {rx.color('gray', 7)}",
-                "background": rx.color("gray", 1),
-            },
+            style={**SELECT_STYLE, "width": "auto", "padding": "6px"},
         ),
         spacing="1",
     )

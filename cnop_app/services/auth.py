@@ -182,8 +182,10 @@ def _ensure_unique(session: Session, username: str, email: str, exclude_username
 # ---------------------------------------------------------------- login, tokens
 
 
-def _locked_unknown(key: str, now: float) -> int:
+def _locked_unknown(key: str) -> int:
+    """Seconds left of the lockout of an unknown username, or 0."""
     settings = get_settings()
+    now = time.monotonic()
     with _unknown_lock:
         recent = [t for t in _unknown_failures.get(key, []) if now - t < settings.login_lockout_seconds]
         _unknown_failures[key] = recent
@@ -192,7 +194,8 @@ def _locked_unknown(key: str, now: float) -> int:
     return 0
 
 
-def _fail_unknown(key: str, now: float) -> None:
+def _fail_unknown(key: str) -> None:
+    now = time.monotonic()
     with _unknown_lock:
         if len(_unknown_failures) > 100_000:
             _unknown_failures.clear()
@@ -214,10 +217,10 @@ def login(username: object, password: object, *, user_agent: str | None = None, 
         user = session.exec(select(User).where(User.username == key)).first()
     if user is None:
         _verify(password, _dummy())  # same work as a real check: no timing oracle
-        wait = _locked_unknown(key, time.monotonic())
+        wait = _locked_unknown(key)
         if wait:
             raise RateLimited("Too many failed login attempts; try again later", retry_after=wait)
-        _fail_unknown(key, time.monotonic())
+        _fail_unknown(key)
         with write_session() as session:
             audit.record(session, "login_failed", key, ip=ip, reason="credentials")
         raise AuthenticationFailed("Invalid username or password")

@@ -21,7 +21,7 @@ from cnop_app.models import Lease
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def try_acquire(name: str, ttl_seconds: float, holder: str = PROCESS_ID) -> bool:
+def try_acquire(name: str, ttl_seconds: int, holder: str = PROCESS_ID) -> bool:
     """Take or renew lease `name` for `ttl_seconds`. True when this holder has it now."""
     now = datetime.now(timezone.utc)
     expires = now + timedelta(seconds=ttl_seconds)

@@ -53,7 +53,7 @@ from cnop_app.services import health, leases, outbox
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "mirror_drainer"
-LEASE_TTL_SECONDS = 60.0
+LEASE_TTL_SECONDS = 60
 POLL_SECONDS = 1.0
 # After a commit wakes the drainer, wait this long so a burst of writes drains as one batch.
 COALESCE_SECONDS = 0.05

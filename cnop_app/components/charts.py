@@ -1,0 +1,39 @@
+"""Chart pieces shared by the asset page and the portfolio: one look for every time series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+
+def range_switcher(value: Any, on_change: Any, size: str = "2") -> rx.Component:
+    return rx.segmented_control.root(
+        rx.segmented_control.item("24h", value="24h"),
+        rx.segmented_control.item("7d", value="7d"),
+        rx.segmented_control.item("30d", value="30d"),
+        value=value,
+        on_change=on_change,
+        size=size,
+        aria_label="Chart range",
+    )
+
+
+def area_chart(data: Any, key: str, height: int) -> rx.Component:
+    """An area chart of `key` over `t` (x axis labels), with grid and tooltip."""
+    return rx.recharts.area_chart(
+        rx.recharts.area(
+            data_key=key,
+            stroke=rx.color("accent", 9),
+            fill=rx.color("accent", 4),
+            type_="monotone",
+            is_animation_active=False,
+        ),
+        rx.recharts.x_axis(data_key="t", min_tick_gap=40, tick_line=False),
+        rx.recharts.y_axis(domain=["auto", "auto"], width=80, tick_line=False),
+        rx.recharts.cartesian_grid(stroke_dasharray="3 3", opacity=0.3),
+        rx.recharts.graphing_tooltip(),
+        data=data,
+        width="100%",
+        height=height,
+    )
