@@ -450,13 +450,16 @@ def _prior_order(session: Session, username: str, req: OrderRequest, key: str | 
     return None
 
 
-def _tradeable_asset(session: Session, asset_id: str) -> Asset:
-    asset = session.get(Asset, asset_id)
-    if asset is None:
+def _tradeable_price(session: Session, asset_id: str) -> Decimal | None:
+    """The stored price of an active asset. Reads two columns, not the whole row (sparkline, supplies...)
+    that the order does not need: this runs inside the account lock on every order."""
+    row = session.exec(select(Asset.is_active, Asset.price_usd).where(Asset.id == asset_id)).first()
+    if row is None:
         raise ValidationFailed(f"Unknown asset {asset_id}", "asset_id")
-    if not asset.is_active:
+    is_active, price = row
+    if not is_active:
         raise BusinessRuleViolation(f"Asset {asset_id} is not available for trading", "asset_id")
-    return asset
+    return price
 
 
 def _check_value(value: Decimal) -> None:
@@ -482,7 +485,7 @@ def place_order(username: str, data: dict[str, Any], idempotency_key: str | None
             prior = _prior_order(session, username, req, key, req_hash)
             if prior is not None:
                 return _view(prior)
-            asset = _tradeable_asset(session, req.asset_id)
+            price = _tradeable_price(session, req.asset_id)
             order = Order(
                 order_id=_new_order_id(),
                 client_order_id=req.client_order_id,
@@ -499,7 +502,6 @@ def place_order(username: str, data: dict[str, Any], idempotency_key: str | None
             if req.is_limit:
                 _place_limit(session, account, order, req)
             else:
-                price = asset.price_usd
                 if price is None or price <= 0:
                     raise BusinessRuleViolation(f"No current price for {req.asset_id}; try again later", "asset_id")
                 _check_value(_EXACT.multiply(req.quantity, price))
