@@ -52,7 +52,7 @@ def test_new_user_journey(app_url: str, page: Page) -> None:
     page.click("#register-submit")
 
     # Registration signs the user in and lands on the account page.
-    expect(page).to_have_url(re.compile(r"/account/?$"), timeout=30_000)
+    expect(page).to_have_url(re.compile(r"://[^/]+/account/?$"), timeout=30_000)
     expect(page.locator("#nav-username")).to_have_text(USERNAME)
     expect(page.locator("#cash-balance")).to_have_text("$0.00")
     expect(page.locator("#history-empty")).to_be_visible()
@@ -107,5 +107,5 @@ def test_new_user_journey(app_url: str, page: Page) -> None:
     page.fill("#field-username", USERNAME.upper())
     page.fill("#field-password", STRONG_PASSWORD)
     page.click("#login-submit")
-    expect(page).to_have_url(re.compile(r"/account/?$"), timeout=30_000)
+    expect(page).to_have_url(re.compile(r"://[^/]+/account/?$"), timeout=30_000)
     expect(page.locator("#cash-balance")).to_have_text("$1,300.00", timeout=20_000)

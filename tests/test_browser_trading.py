@@ -30,15 +30,12 @@ def _login(page: Page, app_url: str, next_path: str) -> None:
     page.fill("#field-username", USERNAME)
     page.fill("#field-password", STRONG_PASSWORD)
     page.click("#login-submit")
-    expect(page.locator("#nav-username")).to_have_text(USERNAME, timeout=30_000)
-    # The session cookie is written by the browser from the login event's delta.
-    page.wait_for_function("document.cookie.includes('cnop_token=ey')", timeout=10_000)
 
 
 def test_buy_then_portfolio_then_limit_fill(app_url: str, page: Page) -> None:
     headers = _funded_user(app_url)
     _login(page, app_url, "/trade")
-    expect(page).to_have_url(re.compile(r"/trade/?$"), timeout=30_000)
+    expect(page).to_have_url(re.compile(r"://[^/]+/trade/?$"), timeout=30_000)
     page.goto(f"{app_url}/trade?asset=ETH&side=buy")
     expect(page.locator("#ticket-asset")).to_have_value("ETH", timeout=30_000)
     expect(page.locator("#preview-cash")).to_have_text("$5,000.00")

@@ -101,9 +101,7 @@ class AuthState(rx.State):
         self.token = issued.access_token
         self.username = issued.username
         self.role = issued.role
-        # Redirect in a follow-up event: the browser stores the cookie from this event's delta first,
-        # so a reload right after login keeps the session.
-        return AuthState.go_to(_safe_next(self.router.url.query_parameters.get("next", "")))
+        return rx.redirect(_safe_next(self.router.url.query_parameters.get("next", "")))
 
     @rx.event
     def register(self, form: dict) -> rx.event.EventSpec | None:
@@ -131,11 +129,7 @@ class AuthState(rx.State):
         self.token = issued.access_token
         self.username = issued.username
         self.role = issued.role
-        return [rx.toast.success("Welcome to CNOP! Fund your account to start trading."), AuthState.go_to("/account")]
-
-    @rx.event
-    def go_to(self, target: str) -> rx.event.EventSpec:
-        return rx.redirect(_safe_next(target))
+        return [rx.toast.success("Welcome to CNOP! Fund your account to start trading."), rx.redirect("/account")]
 
     @rx.event
     def logout(self) -> rx.event.EventSpec:
