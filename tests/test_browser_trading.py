@@ -76,6 +76,7 @@ def test_buy_then_portfolio_then_limit_fill(app_url: str, page: Page) -> None:
     expect(page.get_by_text(re.compile("Limit buy order placed"))).to_be_visible(timeout=20_000)
     page.evaluate("window.__cnop_marker = 'same page'")
     expect(page.locator("#fill-notice")).to_contain_text("filled", timeout=30_000)
+    expect(page.locator("[data-sonner-toast]").filter(has_text="filled at")).to_be_visible()
     expect(page.locator("#orders-empty")).to_be_visible()
     assert page.evaluate("window.__cnop_marker") == "same page"
     orders = httpx.get(f"{app_url}/api/v1/orders?asset_id=BTC", headers=headers).json()["data"]

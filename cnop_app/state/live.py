@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 
 import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.event import Event, EventSpec
 
 from cnop_app.observability.logging import get_logger
 
@@ -20,16 +22,22 @@ PUSH_CONCURRENCY = 32
 
 
 def register_live_state(cls: type[rx.State]) -> None:
-    """`cls` must define `on_prices(self) -> None`, a no-op unless the client is showing it."""
+    """`cls` must define `on_prices(self) -> list[EventSpec] | None`: it updates the state when the
+    client is showing it, and may return frontend events (toasts) for that client."""
     if cls not in _live_states:
         _live_states.append(cls)
 
 
 async def _push_one(app: rx.App, token: str, gate: asyncio.Semaphore) -> None:
-    async with gate, app.modify_state(rx.BaseStateToken(ident=token, cls=_live_states[0])) as root:
-        for cls in _live_states:
-            state = await root.get_state(cls)
-            state.on_prices()  # type: ignore[attr-defined]
+    events: list[EventSpec] = []
+    async with gate:
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=_live_states[0])) as root:
+            for cls in _live_states:
+                state = await root.get_state(cls)
+                events.extend(state.on_prices() or [])  # type: ignore[attr-defined]
+        # Frontend events (toasts for limit fills) go out after the state delta.
+        if events and app.event_namespace is not None:
+            await app.event_namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), token)
 
 
 async def push_prices(app: rx.App) -> int:

@@ -287,23 +287,27 @@ class TradeState(AuthState):
     def dismiss_notice(self) -> None:
         self.notice = ""
 
-    def on_prices(self) -> None:
-        """Live push: new market price in the preview, and fills of resting orders."""
+    def on_prices(self) -> list[rx.event.EventSpec] | None:
+        """Live push: new market price in the preview, and a toast plus a notice per filled order."""
         if not self.live or not self.username:
-            return
+            return None
         before = set(self._pending_ids)
         self._load_orders(self.username)
-        gone = before - set(self._pending_ids)
-        if gone:
-            filled = [trading.get_order(self.username, oid) for oid in gone]
-            done = [o for o in filled if o.status == "completed"]
-            if done:
-                o = done[0]
+        self._update_preview(self.username)
+        toasts = []
+        for order_id in sorted(before - set(self._pending_ids)):
+            o = trading.get_order(self.username, order_id)
+            if o.status == "completed":
                 self.notice = (
                     f"Your {ORDER_LABELS[o.order_type].lower()} of {formatting.quantity(o.quantity)} "
                     f"{o.asset_id} filled at {formatting.usd(o.price)}"
                 )
-        self._update_preview(self.username)
+                toasts.append(rx.toast.success(self.notice))
+            elif o.status == "expired":
+                toasts.append(
+                    rx.toast.info(f"Your {ORDER_LABELS[o.order_type].lower()} order for {o.asset_id} expired")
+                )
+        return toasts
 
 
 class PortfolioMixin(rx.State, mixin=True):
