@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from sqlalchemy import event
 
-from sqlalchemy import event  # noqa: E402
+from cnop_app.config import reset_settings
+from cnop_app.db import write_engine
+from cnop_app.manage import migrate
+from cnop_app.services import market
+from tests.coingecko_server import FakeCoinGecko, Reply, many_coins
 
-from tests.coingecko_server import FakeCoinGecko, Reply, many_coins  # noqa: E402
+# Run from the repository root with PYTHONPATH=. (as `make bench` does).
 
 
 def main() -> None:
@@ -37,10 +40,7 @@ def main() -> None:
                 "CNOP_LOG_JSON": "false",
             }
         )
-        from cnop_app.db import write_engine
-        from cnop_app.manage import migrate
-        from cnop_app.services import market
-
+        reset_settings()  # read the environment set just above
         migrate()
         market.seed_from_snapshot()
         writes: dict[str, int] = {"rows": 0, "statements": 0}

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from cnop_app.manage import migrate
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Bench-Password-42!"
 BENCH_ASSET = "BENCH"
@@ -225,9 +227,6 @@ def process_name(pid: int) -> str:
 
 def sqlite_floor(orders: int) -> tuple[float, int]:
     """The same writes per order in one process with raw sqlite3 (WAL, synchronous=NORMAL, as the app)."""
-    sys.path.insert(0, str(ROOT))
-    from cnop_app.manage import migrate
-
     workdir = Path(tempfile.mkdtemp(prefix="cnop-floor-"))
     try:
         path = workdir / "floor.db"

@@ -1,5 +1,6 @@
 """The CNOP Reflex app: pages, the REST API (api_transformer) and start-up tasks."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,8 +37,8 @@ app = rx.App(
 @asynccontextmanager
 async def bootstrap() -> AsyncIterator[None]:
     # Idempotent start-up work in every worker: the configured admin and a non-empty catalogue.
-    auth_service.bootstrap_admin()
-    market_service.ensure_catalogue()
+    await asyncio.to_thread(auth_service.bootstrap_admin)
+    await asyncio.to_thread(market_service.ensure_catalogue)
     yield
 
 

@@ -30,8 +30,9 @@ def _clean_validation_errors(errors: list[dict]) -> list[dict]:
 
 
 def install_error_handlers(api: FastAPI) -> None:
+    # Plain functions: nothing here awaits (Starlette runs sync handlers in its threadpool).
     @api.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+    def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         headers = {}
         if isinstance(exc, AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
@@ -40,15 +41,15 @@ def install_error_handlers(api: FastAPI) -> None:
         return JSONResponse({"detail": exc.detail()}, status_code=exc.status_code, headers=headers)
 
     @api.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": jsonable_encoder(_clean_validation_errors(list(exc.errors())))}, status_code=422)
 
     @api.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @api.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Never leak a stack trace to the client; the log has it with the request id.
         _log.exception("unhandled error", extra={"path": request.url.path})
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
