@@ -20,6 +20,7 @@ from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.live import push_prices, register_live_state
 from cnop_app.state.market import AssetState, LandingState, MarketState
+from cnop_app.state.market import snapshot as market_snapshot
 from cnop_app.state.profile import ProfileState
 from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
 
@@ -43,6 +44,7 @@ async def bootstrap() -> AsyncIterator[None]:
 
 
 async def push_to_browsers() -> None:
+    market_snapshot.invalidate()  # new prices were just stored: no client may see the old version
     await push_prices(app)
 
 

@@ -173,3 +173,23 @@ def stat(label: str, value: rx.Var | str, *, id: str = "", hint: rx.Var | str = 
         ),
         width="100%",
     )
+
+
+def pager(
+    on_prev: rx.EventHandler,
+    on_next: rx.EventHandler,
+    can_prev: rx.Var,
+    can_next: rx.Var,
+    *middle: rx.Component,
+    id_prefix: str = "page",
+) -> rx.Component:
+    """Newer/Older buttons for a newest-first list."""
+    return rx.hstack(
+        rx.button("Newer", on_click=on_prev, disabled=~can_prev, variant="soft", id=f"{id_prefix}-prev"),
+        *middle,
+        rx.button("Older", on_click=on_next, disabled=~can_next, variant="soft", id=f"{id_prefix}-next"),
+        spacing="3",
+        align="center",
+        justify="end",
+        width="100%",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from cnop_app.components.layout import TABULAR, page, stat
+from cnop_app.components.layout import TABULAR, page, pager, stat
 from cnop_app.state.account import AccountState
 
 
@@ -148,26 +148,13 @@ def _history() -> rx.Component:
                     width="100%",
                 ),
             ),
-            rx.hstack(
-                rx.button(
-                    "Newer",
-                    on_click=AccountState.prev_page,
-                    disabled=~AccountState.has_prev,
-                    variant="soft",
-                    id="history-prev",
-                ),
+            pager(
+                AccountState.prev_page,
+                AccountState.next_page,
+                AccountState.has_prev,
+                AccountState.has_next,
                 rx.text("Page ", AccountState.page + 1, " of ", AccountState.page_count, size="2"),
-                rx.button(
-                    "Older",
-                    on_click=AccountState.next_page,
-                    disabled=~AccountState.has_next,
-                    variant="soft",
-                    id="history-next",
-                ),
-                spacing="3",
-                align="center",
-                justify="end",
-                width="100%",
+                id_prefix="history",
             ),
             spacing="3",
             width="100%",

@@ -106,114 +106,108 @@ def _feature(icon: str, title: str, text: str) -> rx.Component:
     )
 
 
-def login() -> rx.Component:
+def _auth_card(title: str, on_submit: rx.EventHandler, max_width: str, *fields: rx.Component) -> rx.Component:
+    """The centred card of the login and registration forms, with the form-level error on top."""
     return page(
         rx.center(
             rx.card(
                 rx.form(
                     rx.vstack(
-                        rx.heading("Log in", size="6"),
+                        rx.heading(title, size="6"),
                         form_error(AuthState.auth_error),
-                        field("Username", "username", AuthState.form_errors, required=True, auto_complete="username"),
-                        field(
-                            "Password",
-                            "password",
-                            AuthState.form_errors,
-                            type="password",
-                            required=True,
-                            auto_complete="current-password",
-                        ),
-                        rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
-                        rx.text(
-                            "New here? ",
-                            rx.link("Create an account", href="/register"),
-                            size="2",
-                        ),
+                        *fields,
                         spacing="4",
                         width="100%",
                     ),
-                    on_submit=AuthState.login,
+                    on_submit=on_submit,
                     reset_on_submit=False,
                     width="100%",
                 ),
                 width="100%",
-                max_width="420px",
-                size="4",
-            ),
-            padding_top="3em",
-        )
-    )
-
-
-def register() -> rx.Component:
-    return page(
-        rx.center(
-            rx.card(
-                rx.form(
-                    rx.vstack(
-                        rx.heading("Create your account", size="6"),
-                        form_error(AuthState.auth_error),
-                        rx.grid(
-                            field("First name", "first_name", AuthState.form_errors, required=True),
-                            field("Last name", "last_name", AuthState.form_errors, required=True),
-                            columns="2",
-                            spacing="3",
-                            width="100%",
-                        ),
-                        field(
-                            "Username",
-                            "username",
-                            AuthState.form_errors,
-                            required=True,
-                            hint="6-30 letters, digits or _",
-                            auto_complete="username",
-                        ),
-                        field("Email", "email", AuthState.form_errors, type="email", required=True),
-                        field(
-                            "Password",
-                            "password",
-                            AuthState.form_errors,
-                            type="password",
-                            required=True,
-                            hint="At least 12 characters with upper and lower case, a digit and one of !@#$%^&*()-_=+",
-                            auto_complete="new-password",
-                        ),
-                        field(
-                            "Confirm password",
-                            "confirm_password",
-                            AuthState.form_errors,
-                            type="password",
-                            required=True,
-                            auto_complete="new-password",
-                        ),
-                        rx.grid(
-                            field("Phone (optional)", "phone", AuthState.form_errors, type="tel"),
-                            field("Date of birth (optional)", "date_of_birth", AuthState.form_errors, type="date"),
-                            columns="2",
-                            spacing="3",
-                            width="100%",
-                        ),
-                        rx.el.label(
-                            rx.hstack(
-                                rx.checkbox(name="marketing_emails_consent", id="field-marketing"),
-                                rx.text("Send me product news (optional)", size="2"),
-                                spacing="2",
-                                align="center",
-                            )
-                        ),
-                        rx.button("Create account", type="submit", size="3", width="100%", id="register-submit"),
-                        rx.text("Already registered? ", rx.link("Log in", href="/login"), size="2"),
-                        spacing="4",
-                        width="100%",
-                    ),
-                    on_submit=AuthState.register,
-                    reset_on_submit=False,
-                    width="100%",
-                ),
-                width="100%",
-                max_width="520px",
+                max_width=max_width,
                 size="4",
             ),
             padding_top="2em",
         )
+    )
+
+
+def login() -> rx.Component:
+    return _auth_card(
+        "Log in",
+        AuthState.login,
+        "420px",
+        field("Username", "username", AuthState.form_errors, required=True, auto_complete="username"),
+        field(
+            "Password",
+            "password",
+            AuthState.form_errors,
+            type="password",
+            required=True,
+            auto_complete="current-password",
+        ),
+        rx.button("Log in", type="submit", size="3", width="100%", id="login-submit"),
+        rx.text(
+            "New here? ",
+            rx.link("Create an account", href="/register"),
+            size="2",
+        ),
+    )
+
+
+def register() -> rx.Component:
+    return _auth_card(
+        "Create your account",
+        AuthState.register,
+        "520px",
+        rx.grid(
+            field("First name", "first_name", AuthState.form_errors, required=True),
+            field("Last name", "last_name", AuthState.form_errors, required=True),
+            columns="2",
+            spacing="3",
+            width="100%",
+        ),
+        field(
+            "Username",
+            "username",
+            AuthState.form_errors,
+            required=True,
+            hint="6-30 letters, digits or _",
+            auto_complete="username",
+        ),
+        field("Email", "email", AuthState.form_errors, type="email", required=True),
+        field(
+            "Password",
+            "password",
+            AuthState.form_errors,
+            type="password",
+            required=True,
+            hint="At least 12 characters with upper and lower case, a digit and one of !@#$%^&*()-_=+",
+            auto_complete="new-password",
+        ),
+        field(
+            "Confirm password",
+            "confirm_password",
+            AuthState.form_errors,
+            type="password",
+            required=True,
+            auto_complete="new-password",
+        ),
+        rx.grid(
+            field("Phone (optional)", "phone", AuthState.form_errors, type="tel"),
+            field("Date of birth (optional)", "date_of_birth", AuthState.form_errors, type="date"),
+            columns="2",
+            spacing="3",
+            width="100%",
+        ),
+        rx.el.label(
+            rx.hstack(
+                rx.checkbox(name="marketing_emails_consent", id="field-marketing"),
+                rx.text("Send me product news (optional)", size="2"),
+                spacing="2",
+                align="center",
+            )
+        ),
+        rx.button("Create account", type="submit", size="3", width="100%", id="register-submit"),
+        rx.text("Already registered? ", rx.link("Log in", href="/login"), size="2"),
     )

@@ -131,6 +131,15 @@ def market() -> rx.Component:
             wrap="wrap",
         ),
         rx.cond(
+            MarketState.error != "",
+            rx.callout.root(
+                rx.callout.icon(rx.icon("circle-alert")),
+                rx.callout.text(MarketState.error, " ", rx.link("Retry", on_click=MarketState.load)),
+                color_scheme="red",
+                margin_bottom="1em",
+            ),
+        ),
+        rx.cond(
             MarketState.loading,
             rx.vstack(*[rx.skeleton(height="36px", width="100%") for _ in range(8)], width="100%"),
             rx.cond(

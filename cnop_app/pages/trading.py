@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 from cnop_app.components.charts import area_chart, range_switcher
-from cnop_app.components.layout import TABULAR, page, stat
+from cnop_app.components.layout import TABULAR, page, pager, stat
 from cnop_app.pages.market import signed
 from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
 
@@ -517,11 +517,8 @@ def orders() -> rx.Component:
             rx.skeleton(height="300px", width="100%"),
             orders_table(OrdersState.orders, empty="No orders match. Place one on the Trade page."),
         ),
-        rx.hstack(
-            rx.button("Newer", on_click=OrdersState.prev_page, disabled=OrdersState.page == 0, variant="soft"),
-            rx.button("Older", on_click=OrdersState.next_page, disabled=~OrdersState.has_more, variant="soft"),
-            justify="end",
-            width="100%",
+        rx.box(
+            pager(OrdersState.prev_page, OrdersState.next_page, OrdersState.page > 0, OrdersState.has_more),
             margin_top="1em",
         ),
         title="Orders",

@@ -29,7 +29,6 @@ class AuthState(rx.State):
     role: str = ""
     auth_error: str = ""
     form_errors: dict[str, str] = {}
-    submitting: bool = False
 
     @rx.var
     def is_authenticated(self) -> bool:

@@ -7,6 +7,7 @@ each client's state, so a refresh costs one DB read per process, not one per bro
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -72,29 +73,6 @@ def _sort_value(a: dict[str, Any], key: str) -> Any:
     return Decimal(str(value)) if value is not None else None
 
 
-class _Snapshot:
-    """Formatted rows per market version, shared by every client of this process."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.version: int | None = None
-        self.raw: list[dict[str, Any]] = []
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def get(self) -> tuple[int, list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        version = market.market_version()
-        with self.lock:
-            if version != self.version or not self.raw:
-                raw = market.all_assets(active_only=False)
-                self.raw = raw
-                self.rows = {a["asset_id"]: _row(a) for a in raw}
-                self.version = version
-            return self.version, self.raw, self.rows
-
-
-snapshot = _Snapshot()
-
-
 def _status_view() -> dict[str, str]:
     status = market.market_status()
     from_time = parse_iso(status.get("as_of"))
@@ -114,6 +92,54 @@ def _status_view() -> dict[str, str]:
         "as_of_exact": formatting.utc_exact(from_time),
         "breaker": status["breaker"]["state"],
     }
+
+
+class _Snapshot:
+    """Formatted rows and market status, shared by every client of this process.
+
+    The shared market version is read at most once a second, so a push to N browsers costs one
+    database check, not N; rows are rebuilt only when the version moved.
+    """
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.version: int | None = None
+        self.checked = 0.0
+        self.raw: list[dict[str, Any]] = []
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, str] = {}
+
+    def _refresh_locked(self) -> None:
+        now = time.monotonic()
+        if self.raw and now - self.checked < self.CHECK_SECONDS:
+            return
+        version = market.market_version()
+        if version != self.version or not self.raw:
+            self.raw = market.all_assets(active_only=False)
+            self.rows = {a["asset_id"]: _row(a) for a in self.raw}
+            self.version = version
+        self.status = _status_view()  # its "as of … ago" text ages even without a new version
+        self.checked = now
+
+    def get(self) -> tuple[int, list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        with self.lock:
+            self._refresh_locked()
+            return self.version or 0, self.raw, self.rows
+
+    def get_status(self) -> dict[str, str]:
+        with self.lock:
+            self._refresh_locked()
+            return self.status
+
+    def invalidate(self) -> None:
+        """Re-read on the next call (the live push runs right after new prices were stored)."""
+        with self.lock:
+            self.checked = 0.0
+
+
+snapshot = _Snapshot()
 
 
 class MarketState(AuthState):
@@ -158,7 +184,7 @@ class MarketState(AuthState):
             rows.append({**row, "flash": flash, "key": f"{asset_id}-{version}" if flash else asset_id})
         self.rows = rows
         self.version = version
-        status = _status_view()
+        status = snapshot.get_status()
         self.status_label, self.status_colour = status["label"], status["colour"]
         self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
         self.loading = False
@@ -169,6 +195,7 @@ class MarketState(AuthState):
             self.principal()
         activity.record_ui_event("page_view", self.username or None)
         self.live = True
+        self.error = ""
         try:
             self._apply(resort=True)
         except DomainError as exc:
@@ -177,7 +204,7 @@ class MarketState(AuthState):
 
     @rx.event
     def load_status(self) -> None:
-        status = _status_view()
+        status = snapshot.get_status()
         self.status_label, self.status_colour = status["label"], status["colour"]
         self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
 
