@@ -63,10 +63,10 @@ format: $(VENV)/.dev
 # Browser tests run after the rest, alone: they build and start the whole app, which would starve
 # the timing-sensitive scheduler and mirror tests of CPU on a 2-core machine.
 test: setup-test lint
-	@url=$$(bash tests/pg_cluster.sh start) || exit 1; \
+	@url=$$(bash tests/support/pg_cluster.sh start) || exit 1; \
 	CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -n 2 -m "not browser" $(PYTEST_ARGS) tests; rc=$$?; \
 	if [ $$rc = 0 ]; then $(PY) -m pytest -m browser $(PYTEST_ARGS) tests; rc=$$?; fi; \
-	bash tests/pg_cluster.sh stop; exit $$rc
+	bash tests/support/pg_cluster.sh stop; exit $$rc
 
 bench: setup $(VENV)/.dev
 	PYTHONPATH=. $(PY) bench/orders.py --start

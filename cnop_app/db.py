@@ -1,6 +1,6 @@
 """Database engines, exact decimal column type and the transaction helpers.
 
-SQLite runs in WAL mode with a busy timeout. Writes go through `write_session()`, which on SQLite
+SQLite runs in WAL mode with a busy timeout. Writes go through a `UnitOfWork` (or `write_session()`), which on SQLite
 opens the transaction with BEGIN IMMEDIATE (the database write lock is taken up front, so two
 writers serialize instead of failing on lock upgrade) and on PostgreSQL relies on
 `SELECT ... FOR UPDATE` of the account row (`lock_account` in services).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -173,18 +173,85 @@ def read_session() -> Iterator[Session]:
 _sqlite_writer = threading.RLock()
 
 
-@contextmanager
-def write_session() -> Iterator[Session]:
-    """One atomic write transaction: commits on success, rolls back everything on any error."""
-    engine = write_engine()
-    lock = _sqlite_writer if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    with lock, Session(engine, expire_on_commit=False) as session:
+class UnitOfWork:
+    """One atomic write transaction that rolls back unless `commit()` is called.
+
+    Write services take an optional `uow`: given one, they write into it and leave the commit to the
+    caller, so several services can share one transaction (register then log in); without one they
+    open their own (`write_session`). `on_commit` callbacks (metrics) run only once the data is durable.
+    On SQLite the process writer lock is held for the whole unit (BEGIN IMMEDIATE takes the database
+    lock up front); on PostgreSQL row locks come from `SELECT ... FOR UPDATE`.
+    """
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self._engine = engine
+        self._lock: Any = None
+        self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use it in a `with` block")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        engine = self._engine or write_engine()
+        self._lock = _sqlite_writer if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._lock.__enter__()
         try:
-            yield session
-            session.commit()
+            self._session = Session(engine, expire_on_commit=False)
         except BaseException:
-            session.rollback()
+            self._lock.__exit__(None, None, None)
             raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._session is not None:
+                self._session.rollback()  # no-op after commit(); discards anything uncommitted
+                self._session.close()
+        finally:
+            self._session = None
+            self._after_commit.clear()
+            self._lock.__exit__(None, None, None)
+
+    def commit(self) -> None:
+        self.session.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._after_commit.clear()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` after the next successful commit (dropped on rollback)."""
+        self._after_commit.append(callback)
+
+
+@contextmanager
+def write_session(uow: UnitOfWork | None = None) -> Iterator[Session]:
+    """The session of the caller's unit of work (the caller commits), or of a new one that commits
+    here when the block succeeds and rolls back everything on any error."""
+    if uow is not None:
+        yield uow.session
+        return
+    with UnitOfWork() as own:
+        yield own.session
+        own.commit()
+
+
+@contextmanager
+def unit_of_work(uow: UnitOfWork | None = None) -> Iterator[UnitOfWork]:
+    """Like `write_session` but yields the unit of work itself (for `on_commit`)."""
+    if uow is not None:
+        yield uow
+        return
+    with UnitOfWork() as own:
+        yield own
+        own.commit()
 
 
 def null_pool_engine(url: str) -> Engine:

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from cnop_app.api.deps import client_ip, current_principal
+from cnop_app.domain.errors import AuthenticationFailed, RateLimited
 from cnop_app.observability.metrics import AUTH_EVENTS
 from cnop_app.services import auth
-from cnop_app.services.errors import AuthenticationFailed, RateLimited
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

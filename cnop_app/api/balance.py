@@ -9,9 +9,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, StrictFloat, StrictInt, StrictStr
 
 from cnop_app.api.deps import current_principal
+from cnop_app.domain.money import money_str
 from cnop_app.observability.metrics import CASH_MOVES
 from cnop_app.services import accounts, auth
-from cnop_app.services.money import money_str
 
 router = APIRouter(prefix="/balance", tags=["balance"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cnop_app.domain.errors import AuthenticationFailed, Forbidden
 from cnop_app.services import activity, auth
-from cnop_app.services.errors import AuthenticationFailed, Forbidden
 
 bearer = HTTPBearer(auto_error=False, description="The access_token from POST /api/v1/auth/login")
 

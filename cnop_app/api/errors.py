@@ -8,8 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cnop_app.domain.errors import AuthenticationFailed, DomainError, RateLimited
 from cnop_app.observability.logging import get_logger
-from cnop_app.services.errors import AuthenticationFailed, DomainError, RateLimited
 
 _log = get_logger("api")
 _SECTIONS = ("body", "query", "path", "header", "cookie")

@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from prometheus_client import Counter
 from pydantic import BaseModel, PlainValidator, StrictStr, WithJsonSchema
 
 from cnop_app.api.deps import current_principal
 from cnop_app.models import utcnow
-from cnop_app.observability.metrics import REGISTRY
+from cnop_app.observability.metrics import ORDERS
 from cnop_app.services import auth, portfolio, trading
 
 router = APIRouter(tags=["trading"])
-
-ORDERS = Counter(
-    "cnop_orders_total", "Orders accepted by type and resulting status", ["order_type", "status"], registry=REGISTRY
-)
 
 
 def _decimal_input(value: Any) -> str | int | float:

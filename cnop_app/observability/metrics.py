@@ -22,6 +22,9 @@ HTTP_LATENCY = Histogram(
 )
 AUTH_EVENTS = Counter("cnop_auth_events_total", "Logins, failures and logouts", ["event"], registry=REGISTRY)
 CASH_MOVES = Counter("cnop_cash_moves_total", "Deposits and withdrawals", ["kind"], registry=REGISTRY)
+ORDERS = Counter(
+    "cnop_orders_total", "Orders accepted by type and resulting status", ["order_type", "status"], registry=REGISTRY
+)
 BUILD_INFO = Gauge("cnop_build_info", "Always 1; labels describe the running build", ["version"], registry=REGISTRY)
 BUILD_INFO.labels(version="0.1.0").set(1)
 

@@ -19,10 +19,10 @@ from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
+from cnop_app.domain.money import money_str, parse_decimal, to_cents
 from cnop_app.models import Account, LedgerEntry
 from cnop_app.services import idempotency, outbox
-from cnop_app.services.errors import BusinessRuleViolation, NotFound, ValidationFailed
-from cnop_app.services.money import money_str, parse_decimal, to_cents
 
 ENTRY_TYPES = ("deposit", "withdraw", "order_payment", "order_sale", "fee", "hold", "release", "system_adjustment")
 MAX_AMOUNT = Decimal("1000000")

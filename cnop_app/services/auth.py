@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationFailed
 from cnop_app.models import Account, AuthSession, User
 from cnop_app.services import audit, outbox, validation
-from cnop_app.services.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationFailed
 
 JWT_ALGORITHM = "HS256"
 ROLES = ("customer", "admin")

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from cnop_app.domain.errors import ValidationFailed
 from cnop_app.models import IdempotencyRecord
-from cnop_app.services.errors import ValidationFailed
 
 MAX_KEY_LENGTH = 128
 

@@ -29,11 +29,11 @@ from sqlmodel import Session, col, select
 
 from cnop_app.config import Settings, get_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import NotFound, ValidationFailed
 from cnop_app.models import Asset, KeyValue, PriceTick
 from cnop_app.observability.logging import get_logger
 from cnop_app.services import activity, coingecko, health, outbox, validation
 from cnop_app.services.coingecko import iso, parse_iso
-from cnop_app.services.errors import NotFound, ValidationFailed
 
 _log = get_logger("market")
 

@@ -15,10 +15,10 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import NotFound, ValidationFailed
+from cnop_app.domain.money import CENT, decimal_str, money_str
 from cnop_app.models import Account, Asset, Holding, PortfolioSnapshot, utcnow
 from cnop_app.services import validation
-from cnop_app.services.errors import NotFound, ValidationFailed
-from cnop_app.services.money import CENT, decimal_str, money_str
 
 RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 KEEP_SNAPSHOTS = timedelta(days=31)

@@ -32,12 +32,12 @@ from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
+from cnop_app.domain.money import CENT, decimal_str, money_str, parse_decimal
 from cnop_app.models import Account, Asset, AssetTransaction, Holding, Order, utcnow
 from cnop_app.observability.logging import get_logger
 from cnop_app.services import idempotency, outbox, validation
 from cnop_app.services.accounts import lock_account, post_entry
-from cnop_app.services.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
-from cnop_app.services.money import CENT, decimal_str, money_str, parse_decimal
 
 ORDER_TYPES = ("market_buy", "market_sell", "limit_buy", "limit_sell")
 STATUSES = ("pending", "completed", "cancelled", "expired", "rejected")

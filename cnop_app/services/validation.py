@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 
-from cnop_app.services.errors import ValidationFailed
+from cnop_app.domain.errors import ValidationFailed
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{6,30}$")
 EMAIL_RE = re.compile(

@@ -8,9 +8,9 @@ from decimal import Decimal
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.domain.errors import DomainError
+from cnop_app.domain.money import parse_decimal
 from cnop_app.services import accounts
-from cnop_app.services.errors import DomainError
-from cnop_app.services.money import parse_decimal
 from cnop_app.state.auth import AuthState
 
 PAGE_SIZE = 20

@@ -6,8 +6,8 @@ from urllib.parse import quote, unquote
 
 import reflex as rx
 
+from cnop_app.domain.errors import DomainError, RateLimited
 from cnop_app.services import auth
-from cnop_app.services.errors import DomainError, RateLimited
 
 TOKEN_COOKIE = "cnop_token"
 SAFE_NEXT_PREFIXES = ("/dashboard", "/account", "/profile", "/trade", "/portfolio", "/orders", "/market", "/admin")

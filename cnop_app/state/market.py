@@ -14,9 +14,9 @@ from typing import Any
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.domain.errors import DomainError
 from cnop_app.services import activity, market
 from cnop_app.services.coingecko import parse_iso
-from cnop_app.services.errors import DomainError
 from cnop_app.state.auth import AuthState
 
 SORT_KEYS = ("rank", "name", "price", "change24", "change7d", "mcap", "volume")

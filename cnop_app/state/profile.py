@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.domain.errors import DomainError
 from cnop_app.services import auth
-from cnop_app.services.errors import DomainError
 from cnop_app.state.auth import AuthState
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.domain.errors import DomainError
 from cnop_app.services import accounts, activity, market, portfolio, trading
-from cnop_app.services.errors import DomainError
 from cnop_app.state.auth import AuthState
 from cnop_app.state.market import snapshot, top_movers
 

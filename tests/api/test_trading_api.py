@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from cnop_app.models import utcnow
 from cnop_app.services import portfolio, trading
-from tests.conftest import register_and_login
-from tests.trading_fixtures import account_of, add_asset, check_invariants, fund, set_active, set_price
+from tests.support.helpers import register_and_login
+from tests.support.trading_fixtures import account_of, add_asset, check_invariants, fund, set_active, set_price
 
 ORDERS = "/api/v1/orders"
 

@@ -6,12 +6,11 @@ import re
 from decimal import Decimal
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import STRONG_PASSWORD, shot, user_payload
+from tests.browser.conftest import shot
+from tests.support.helpers import STRONG_PASSWORD, user_payload
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 USERNAME = "tina_trader"
 
 

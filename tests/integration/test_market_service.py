@@ -12,10 +12,10 @@ from sqlmodel import col, func, select
 
 from cnop_app.config import reset_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import NotFound, ValidationFailed
 from cnop_app.models import Asset, KeyValue, Outbox, PriceTick
 from cnop_app.services import activity, market
-from cnop_app.services.errors import NotFound, ValidationFailed
-from tests.coingecko_server import FakeCoinGecko, Reply, fake_coingecko, recorded_coins
+from tests.support.coingecko_server import FakeCoinGecko, Reply, fake_coingecko, recorded_coins
 
 __all__ = ["fake_coingecko"]
 

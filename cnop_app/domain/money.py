@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from cnop_app.services.errors import ValidationFailed
+from cnop_app.domain.errors import ValidationFailed
 
 CENT = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.00000001")

@@ -23,7 +23,7 @@ import pytest
 from cnop_app.config import reset_settings
 from cnop_app.services import market
 
-SNAPSHOT = Path(__file__).resolve().parent.parent / "assets" / "market_snapshot.json"
+SNAPSHOT = Path(__file__).resolve().parents[2] / "assets" / "market_snapshot.json"
 
 
 def recorded_coins() -> list[dict[str, Any]]:

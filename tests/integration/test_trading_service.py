@@ -11,10 +11,10 @@ from sqlmodel import select
 
 from cnop_app.config import reset_settings
 from cnop_app.db import read_session
+from cnop_app.domain.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
 from cnop_app.models import AssetTransaction, LedgerEntry, Order, Outbox, PortfolioSnapshot, utcnow
 from cnop_app.services import portfolio, trading
-from cnop_app.services.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
-from tests.trading_fixtures import (
+from tests.support.trading_fixtures import (
     account_of,
     add_asset,
     check_invariants,

@@ -9,7 +9,7 @@ from cnop_app.db import write_session
 from cnop_app.models import Asset
 from cnop_app.services import accounts, auth, trading
 from cnop_app.state.trading import DashboardState
-from tests.conftest import user_payload
+from tests.support.helpers import user_payload
 
 
 def test_dashboard_lists_recent_fills_and_movers(cnop_env: Path) -> None:

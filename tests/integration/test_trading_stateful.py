@@ -22,10 +22,18 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, 
 
 from cnop_app.config import reset_settings
 from cnop_app.db import dispose_engines
+from cnop_app.domain.errors import BusinessRuleViolation, Conflict, DomainError
 from cnop_app.models import utcnow
 from cnop_app.services import accounts, trading
-from cnop_app.services.errors import BusinessRuleViolation, Conflict, DomainError
-from tests.trading_fixtures import account_of, add_asset, check_invariants, holding_of, make_user, set_active, set_price
+from tests.support.trading_fixtures import (
+    account_of,
+    add_asset,
+    check_invariants,
+    holding_of,
+    make_user,
+    set_active,
+    set_price,
+)
 
 USERS = ("alice_01", "bob_0001")
 ASSETS = ("BTC", "ETH")

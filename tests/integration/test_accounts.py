@@ -13,10 +13,10 @@ from sqlmodel import select
 
 from cnop_app.config import reset_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
 from cnop_app.models import LedgerEntry
 from cnop_app.services import accounts, auth
-from cnop_app.services.errors import BusinessRuleViolation, ValidationFailed
-from tests.conftest import register_and_login, user_payload
+from tests.support.helpers import register_and_login, user_payload
 
 
 @pytest.fixture

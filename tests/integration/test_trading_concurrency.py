@@ -11,9 +11,9 @@ import threading
 from collections import Counter
 from decimal import Decimal
 
+from cnop_app.domain.errors import BusinessRuleViolation, Conflict
 from cnop_app.services import accounts, trading
-from cnop_app.services.errors import BusinessRuleViolation, Conflict
-from tests.trading_fixtures import account_of, add_asset, check_invariants, holding_of, make_user, set_price
+from tests.support.trading_fixtures import account_of, add_asset, check_invariants, holding_of, make_user, set_price
 
 THREADS = 8
 ORDERS_PER_THREAD = 25

@@ -22,10 +22,10 @@ from cnop_app.models import Asset
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import activity, leases, market
 from cnop_app.services.market import RefreshResult
-from tests.coingecko_server import FakeCoinGecko, Reply, fake_coingecko
+from tests.support.coingecko_server import FakeCoinGecko, Reply, fake_coingecko
 
 __all__ = ["fake_coingecko"]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

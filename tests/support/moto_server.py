@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.support.helpers import free_port
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 START_TIMEOUT_SECONDS = 30

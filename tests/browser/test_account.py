@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import STRONG_PASSWORD, shot
+from tests.browser.conftest import shot
+from tests.support.helpers import STRONG_PASSWORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 USERNAME = "bea_trader"
 
 

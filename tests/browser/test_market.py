@@ -5,12 +5,9 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import shot
-
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+from tests.browser.conftest import shot
 
 
 def test_market_table_matches_api_and_updates_live(app_url: str, page: Page) -> None:

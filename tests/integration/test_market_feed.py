@@ -13,7 +13,7 @@ import pytest
 
 from cnop_app.services import coingecko
 from cnop_app.services.coingecko import CircuitBreaker, CoinGeckoClient, FeedError, FeedUnavailable
-from tests.coingecko_server import FakeCoinGecko, Reply, recorded_coins
+from tests.support.coingecko_server import FakeCoinGecko, Reply, recorded_coins
 
 
 @pytest.fixture

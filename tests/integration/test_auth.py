@@ -12,10 +12,10 @@ from sqlmodel import select
 
 from cnop_app.config import get_settings, reset_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.errors import AuthenticationFailed, Conflict, RateLimited, ValidationFailed
 from cnop_app.models import AuditEvent, AuthSession, User
 from cnop_app.services import auth
-from cnop_app.services.errors import AuthenticationFailed, Conflict, RateLimited, ValidationFailed
-from tests.conftest import STRONG_PASSWORD, register_and_login, user_payload
+from tests.support.helpers import STRONG_PASSWORD, register_and_login, user_payload
 
 # ---------------------------------------------------------------- service
 

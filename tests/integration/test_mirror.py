@@ -23,8 +23,8 @@ from cnop_app.mirror.__main__ import main as mirror_cli
 from cnop_app.models import Asset, Lease, Outbox
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import accounts, auth, health, leases, mirror, outbox, trading
-from tests.conftest import user_payload
-from tests.moto_server import MotoServer, moto_server  # noqa: F401  (fixture)
+from tests.support.helpers import user_payload
+from tests.support.moto_server import MotoServer, moto_server  # noqa: F401  (fixture)
 
 DEADLINE_SECONDS = 60
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Start or stop a throwaway PostgreSQL cluster for the test suite (Debian's postgresql package).
-#   tests/pg_cluster.sh start   -> prints the admin URL (postgresql://cnop@127.0.0.1:PORT/postgres)
-#   tests/pg_cluster.sh stop
+#   tests/support/pg_cluster.sh start   -> prints the admin URL (postgresql://cnop@127.0.0.1:PORT/postgres)
+#   tests/support/pg_cluster.sh stop
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR="$ROOT/.tools/pgtest"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# The cluster runs as the `postgres` user, who cannot enter a clone in a private (mode 700) directory:
+# keep it under /tmp, one per clone.
+DIR="${CNOP_PGTEST_DIR:-${TMPDIR:-/tmp}/cnop-pgtest-$(printf %s "$ROOT" | md5sum | cut -c1-12)}"
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$BIN" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

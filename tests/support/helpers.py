@@ -1,0 +1,65 @@
+"""Test helpers shared by every layer: ports, users, the PostgreSQL test cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from cnop_app.db import dispose_engines
+from cnop_app.manage import migrate
+
+STRONG_PASSWORD = "Correct-Horse-42"
+# Set by `make test`, which starts a throwaway PostgreSQL cluster (tests/support/pg_cluster.sh).
+PG_ADMIN_URL = os.environ.get("CNOP_TEST_DATABASE_URL", "")
+DB_BACKENDS = ["sqlite", "postgresql"] if PG_ADMIN_URL else ["sqlite"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def user_payload(username: str = "alice_01", **overrides: Any) -> dict[str, Any]:
+    data = {
+        "username": username,
+        "email": f"{username}@example.com",
+        "password": STRONG_PASSWORD,
+        "first_name": "Alice",
+        "last_name": "Smith",
+    }
+    data.update(overrides)
+    return data
+
+
+def register_and_login(client: TestClient, username: str = "alice_01") -> dict[str, str]:
+    """Register a user through the API and return its Authorization header."""
+    response = client.post("/api/v1/auth/register", json=user_payload(username))
+    assert response.status_code == 201, response.text
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": STRONG_PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, migrated database on the test cluster; dropped afterwards."""
+    name = "cnop_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
