@@ -1,54 +1,6 @@
-"""`python -m cnop_app.mirror create-tables|backfill|verify|drain` (verify exits 1 on any difference)."""
+"""`python -m cnop_app.mirror create-tables|backfill|verify|drain`: see cnop_app.services.mirror.cli."""
 
-from __future__ import annotations
-
-import argparse
-import sys
-
-from cnop_app.services import mirror
-
-
-def _drain() -> int:
-    total = 0
-    while True:
-        stats = mirror.drain_batch(mirror.BATCH_SIZE)
-        total += stats.done
-        if stats.done == 0:
-            break
-    print(f"drained {total} outbox row(s)")
-    depth, age, failing, last_error = mirror._backlog()
-    if depth:
-        print(f"{depth} row(s) still waiting (oldest {age:.1f}s, {failing} failing); last error: {last_error}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnop_app.mirror", description="CNOP DynamoDB mirror tools")
-    parser.add_argument("command", choices=("create-tables", "backfill", "verify", "drain"))
-    args = parser.parse_args(argv)
-    if not mirror.enabled():
-        print("the mirror is off: set CNOP_DYNAMODB_ENDPOINT (a URL, or `aws`)", file=sys.stderr)
-        return 2
-    if args.command == "create-tables":
-        created = mirror.create_tables()
-        names = [mirror.table_name(kind) for kind in mirror.TABLES]
-        print(f"created: {', '.join(created) or 'none'}; tables: {', '.join(names)}")
-        return 0
-    if args.command == "backfill":
-        mirror.create_tables()
-        written = mirror.backfill()
-        print(f"backfilled {written} item(s)")
-        return 0
-    if args.command == "verify":
-        result = mirror.verify()
-        for line in result.differences:
-            print(line)
-        if result.outbox_depth:
-            print(f"note: {result.outbox_depth} outbox row(s) not drained yet")
-        print(f"checked {result.checked} item(s), {len(result.differences)} difference(s)")
-        return 0 if result.ok else 1
-    return _drain()
-
+from cnop_app.services.mirror.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -18,14 +18,15 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import read_session, write_session
+from cnop_app.db import UnitOfWork, read_session, unit_of_work
+from cnop_app.domain.cash import MAX_CASH_MOVE, available, require_funds, require_non_negative
+from cnop_app.domain.enums import CashMove, LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
 from cnop_app.domain.money import money_str, parse_decimal, to_cents
+from cnop_app.domain.paging import check_page
 from cnop_app.models import Account, LedgerEntry
+from cnop_app.observability.metrics import CASH_MOVES
 from cnop_app.services import idempotency, outbox
-
-ENTRY_TYPES = ("deposit", "withdraw", "order_payment", "order_sale", "fee", "hold", "release", "system_adjustment")
-MAX_AMOUNT = Decimal("1000000")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def lock_account(session: Session, username: str) -> Account:
 def post_entry(
     session: Session,
     account: Account,
-    entry_type: str,
+    entry_type: LedgerType,
     amount: Decimal,
     *,
     reference: str | None = None,
@@ -93,12 +94,10 @@ def post_entry(
     now: datetime | None = None,
 ) -> LedgerEntry:
     """Apply a signed cash change to a locked account and append its ledger entry."""
-    if entry_type not in ENTRY_TYPES:
-        raise ValueError(f"unknown ledger entry type {entry_type!r}")
+    entry_type = LedgerType(entry_type)  # an unknown type is a programming error (ValueError)
     now = now or datetime.now(timezone.utc)
     new_cash = account.cash + amount
-    if new_cash < 0:
-        raise BusinessRuleViolation(f"Insufficient funds: short by ${money_str(-new_cash)}", "amount")
+    require_non_negative(new_cash)
     account.cash = new_cash
     account.version += 1
     account.updated_at = now
@@ -123,7 +122,7 @@ def validate_amount(value: object) -> Decimal:
     amount = parse_decimal(value, "amount", max_places=2)
     if amount <= 0:
         raise ValidationFailed("amount must be greater than 0", "amount")
-    if amount > MAX_AMOUNT:
+    if amount > MAX_CASH_MOVE:
         raise ValidationFailed("amount must be at most 1,000,000", "amount")
     return to_cents(amount)
 
@@ -132,7 +131,7 @@ def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time.min, tzinfo=timezone.utc)
 
 
-def _today_total(session: Session, username: str, entry_type: str, now: datetime) -> Decimal:
+def _today_total(session: Session, username: str, entry_type: LedgerType, now: datetime) -> Decimal:
     amounts = session.exec(
         select(LedgerEntry.amount).where(
             LedgerEntry.username == username,
@@ -150,8 +149,8 @@ def allowance(username: str) -> Allowance:
     settings = get_settings()
     now = datetime.now(timezone.utc)
     with read_session() as session:
-        deposited = _today_total(session, username, "deposit", now)
-        withdrawn = _today_total(session, username, "withdraw", now)
+        deposited = _today_total(session, username, LedgerType.DEPOSIT, now)
+        withdrawn = _today_total(session, username, LedgerType.WITHDRAW, now)
     return Allowance(
         deposit_limit=settings.daily_deposit_limit,
         deposited_today=deposited,
@@ -162,55 +161,62 @@ def allowance(username: str) -> Allowance:
     )
 
 
-def _move_cash(username: str, kind: str, raw_amount: object, idempotency_key: object) -> CashResult:
+def _daily_limit(kind: CashMove) -> Decimal:
+    settings = get_settings()
+    return settings.daily_deposit_limit if kind is CashMove.DEPOSIT else settings.daily_withdraw_limit
+
+
+def move_cash(
+    username: str, kind: CashMove, raw_amount: object, idempotency_key: object = None, *, uow: UnitOfWork | None = None
+) -> CashResult:
+    """Deposit or withdraw: daily limit, available cash, one ledger entry; idempotent with a key."""
+    kind = CashMove(kind)
     amount = validate_amount(raw_amount)
     key = idempotency.check_key(idempotency_key)
-    req_hash = idempotency.request_hash({"kind": kind, "amount": str(amount)})
-    settings = get_settings()
-    limit = settings.daily_deposit_limit if kind == "deposit" else settings.daily_withdraw_limit
-    with write_session() as session:
+    req_hash = idempotency.request_hash({"kind": kind.value, "amount": str(amount)})
+    limit = _daily_limit(kind)
+    with unit_of_work(uow) as work:
+        session = work.session
         account = lock_account(session, username)
         if key is not None:
             prior = idempotency.lookup(session, username, kind, key, req_hash)
             if prior is not None:
                 return CashResult(**prior)
         now = datetime.now(timezone.utc)
-        used = _today_total(session, username, kind, now)
+        used = _today_total(session, username, kind.ledger_type, now)
         if used + amount > limit:
             remaining = max(Decimal(0), limit - used)
             raise BusinessRuleViolation(
                 f"Daily {kind} limit of ${money_str(limit)} exceeded: ${money_str(remaining)} remaining today",
                 "amount",
             )
-        if kind == "withdraw":
-            available = account.cash - account.held
-            if amount > available:
-                raise BusinessRuleViolation(
-                    f"Insufficient funds: available ${money_str(available)}, short by ${money_str(amount - available)}",
-                    "amount",
-                )
-        signed = amount if kind == "deposit" else -amount
-        description = "Deposit" if kind == "deposit" else "Withdrawal"
-        entry = post_entry(session, account, kind, signed, description=description, now=now)
+        if kind is CashMove.WITHDRAW:
+            require_funds(account.cash, account.held, amount, "amount")
+        entry = post_entry(session, account, kind.ledger_type, kind.sign * amount, description=kind.noun, now=now)
         result = CashResult(
             transaction_id=entry.transaction_id,
-            transaction_type=kind,
+            transaction_type=kind.value,
             amount=money_str(amount) or "0.00",
             balance_after=money_str(entry.balance_after) or "0.00",
             timestamp=now.isoformat(),
-            message=f"{description} of ${money_str(amount)} completed",
+            message=f"{kind.noun} of ${money_str(amount)} completed",
         )
         if key is not None:
             idempotency.store(session, username, kind, key, req_hash, result.as_dict())
+        work.on_commit(lambda: CASH_MOVES.labels(kind.value).inc())
     return result
 
 
-def deposit(username: str, amount: object, idempotency_key: object = None) -> CashResult:
-    return _move_cash(username, "deposit", amount, idempotency_key)
+def deposit(
+    username: str, amount: object, idempotency_key: object = None, *, uow: UnitOfWork | None = None
+) -> CashResult:
+    return move_cash(username, CashMove.DEPOSIT, amount, idempotency_key, uow=uow)
 
 
-def withdraw(username: str, amount: object, idempotency_key: object = None) -> CashResult:
-    return _move_cash(username, "withdraw", amount, idempotency_key)
+def withdraw(
+    username: str, amount: object, idempotency_key: object = None, *, uow: UnitOfWork | None = None
+) -> CashResult:
+    return move_cash(username, CashMove.WITHDRAW, amount, idempotency_key, uow=uow)
 
 
 def get_balance(username: str) -> Balance:
@@ -222,17 +228,14 @@ def get_balance(username: str) -> Balance:
         username=username,
         current_balance=account.cash,
         held=account.held,
-        available=account.cash - account.held,
+        available=available(account.cash, account.held),
         updated_at=account.updated_at,
     )
 
 
 def list_transactions(username: str, limit: int = 50, offset: int = 0) -> tuple[list[LedgerView], int]:
     """Ledger entries newest first, with the total count for pagination."""
-    if not 1 <= limit <= 500:
-        raise ValidationFailed("limit must be between 1 and 500", "limit")
-    if offset < 0:
-        raise ValidationFailed("offset must be 0 or more", "offset")
+    check_page(limit, offset)
     with read_session() as session:
         total = session.exec(
             select(func.count()).select_from(LedgerEntry).where(LedgerEntry.username == username)

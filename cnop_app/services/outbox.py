@@ -1,6 +1,6 @@
 """Transactional outbox: change records written in the same SQL transaction as the change.
 
-The DynamoDB mirror (services/mirror.py) drains them in commit order. Nothing is written while the
+The DynamoDB mirror (services/mirror/) drains them in commit order. Nothing is written while the
 mirror is off (`CNOP_DYNAMODB_ENDPOINT` unset); turning it on later starts with a backfill.
 """
 

@@ -1,4 +1,4 @@
-"""The DynamoDB mirror against moto's real server process (tests/moto_server.py)."""
+"""The DynamoDB mirror against moto's real server process (tests/support/moto_server.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from sqlmodel import select, update
 
 from cnop_app.config import reset_settings
 from cnop_app.db import read_session, write_session
-from cnop_app.mirror.__main__ import main as mirror_cli
 from cnop_app.models import Asset, Lease, Outbox
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import accounts, auth, health, leases, mirror, outbox, trading
+from cnop_app.services.mirror import drainer
+from cnop_app.services.mirror.cli import main as mirror_cli
 from tests.support.helpers import user_payload
 from tests.support.moto_server import MotoServer, moto_server  # noqa: F401  (fixture)
 
@@ -37,9 +38,9 @@ def mirror_env(cnop_env: Path, moto_server: MotoServer, monkeypatch: pytest.Monk
     monkeypatch.setenv("CNOP_DYNAMODB_ENDPOINT", moto_server.endpoint)
     monkeypatch.setenv("CNOP_DYNAMODB_TABLE_PREFIX", "t-")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setattr(mirror, "RETRY_BASE_SECONDS", 0.05)
-    monkeypatch.setattr(mirror, "RETRY_MAX_SECONDS", 0.5)
-    monkeypatch.setattr(mirror, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(drainer, "RETRY_BASE_SECONDS", 0.05)
+    monkeypatch.setattr(drainer, "RETRY_MAX_SECONDS", 0.5)
+    monkeypatch.setattr(drainer, "POLL_SECONDS", 0.1)
     reset_settings()
     mirror.reset_client()
     assert sorted(mirror.create_tables()) == ["t-inventory", "t-orders", "t-users"]
@@ -229,7 +230,7 @@ def test_outage_never_fails_a_write_and_the_mirror_catches_up(mirror_env: MotoSe
 
 
 def test_app_restart_picks_up_undrained_rows(mirror_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mirror, "LEASE_TTL_SECONDS", 2.0)
+    monkeypatch.setattr(drainer, "LEASE_TTL_SECONDS", 2.0)
     seed_asset()
     with running_drainer():
         scripted_session("r1")

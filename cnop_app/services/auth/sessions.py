@@ -1,0 +1,145 @@
+"""Tokens and sessions: issue a JWT per login, verify it on every request, revoke it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from sqlmodel import Session, select
+
+from cnop_app.config import get_settings
+from cnop_app.db import UnitOfWork, read_session, write_session
+from cnop_app.domain.enums import Role
+from cnop_app.domain.errors import (
+    AuthenticationFailed,
+    NotFound,
+)
+from cnop_app.models import AuthSession, User
+from cnop_app.observability.metrics import AUTH_EVENTS
+from cnop_app.services import audit
+
+JWT_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The identity behind a verified token."""
+
+    username: str
+    role: str
+    jti: str
+    expires_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    username: str
+    role: str
+    jti: str
+
+
+def issue_token(session: Session, user: User, now: datetime, *, user_agent: str | None, ip: str | None) -> IssuedToken:
+    settings = get_settings()
+    expires_in = settings.jwt_expire_minutes * 60
+    expires_at = now + timedelta(seconds=expires_in)
+    jti = uuid.uuid4().hex
+    payload = {
+        "sub": user.username,
+        "role": user.role,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": jti,
+    }
+    token = jwt.encode(payload, settings.jwt_secret, algorithm=JWT_ALGORITHM)
+    session.add(
+        AuthSession(
+            jti=jti,
+            username=user.username,
+            issued_at=now,
+            expires_at=expires_at,
+            user_agent=(user_agent or "")[:255] or None,
+            ip=ip,
+        )
+    )
+    return IssuedToken(access_token=token, expires_in=expires_in, username=user.username, role=user.role, jti=jti)
+
+
+def authenticate(token: object) -> Principal:
+    """Verify a bearer token: signature, pinned algorithm, expiry, session not revoked, user active."""
+    if not isinstance(token, str) or not token or len(token) > 4096:
+        raise AuthenticationFailed("Not authenticated")
+    try:
+        claims = jwt.decode(
+            token,
+            get_settings().jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["sub", "exp", "iat", "jti"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationFailed("Token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed("Invalid token") from exc
+    jti, username = claims.get("jti"), claims.get("sub")
+    if not isinstance(jti, str) or not isinstance(username, str):
+        raise AuthenticationFailed("Invalid token")
+    now = datetime.now(timezone.utc)
+    # One round trip on the hot path of every authenticated request: session and user together.
+    with read_session() as session:
+        found = session.exec(
+            select(AuthSession, User)
+            .join(User, User.username == AuthSession.username, isouter=True)  # type: ignore[arg-type]
+            .where(AuthSession.jti == jti)
+        ).first()
+    row, user = found if found is not None else (None, None)
+    if row is None or row.username != username or row.revoked_at is not None:
+        raise AuthenticationFailed("Token has been revoked")
+    if row.expires_at <= now:
+        raise AuthenticationFailed("Token has expired")
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("Account is disabled")
+    # The role comes from the database, not the token: a demoted admin loses access at once.
+    return Principal(username=user.username, role=user.role, jti=jti, expires_at=row.expires_at)
+
+
+def logout(principal: Principal, *, ip: str | None = None, uow: UnitOfWork | None = None) -> None:
+    revoke_session(principal.username, principal.jti, ip=ip, uow=uow)
+    AUTH_EVENTS.labels("logout").inc()
+
+
+def revoke_session(username: str, jti: str, *, ip: str | None = None, uow: UnitOfWork | None = None) -> None:
+    with write_session(uow) as session:
+        row = session.get(AuthSession, jti)
+        if row is None or row.username != username:
+            raise NotFound("Session not found")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(timezone.utc)
+            session.add(row)
+            audit.record(session, "logout", username, ip=ip, jti=jti)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+def active_sessions(username: str) -> list[SessionView]:
+    now = datetime.now(timezone.utc)
+    with read_session() as session:
+        rows = session.exec(
+            select(AuthSession)
+            .where(AuthSession.username == username, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+            .order_by(AuthSession.issued_at.desc())  # type: ignore[attr-defined]
+        ).all()
+    return [SessionView(r.jti, r.issued_at, r.expires_at, r.user_agent, r.ip) for r in rows if r.expires_at > now]

@@ -1,0 +1,187 @@
+"""Placing and cancelling orders: one write transaction each, with the account row locked.
+
+A retry with the same `client_order_id` or `Idempotency-Key` returns the original order unchanged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from cnop_app.config import get_settings
+from cnop_app.db import UnitOfWork, read_session, unit_of_work, write_session
+from cnop_app.domain import trading as rules
+from cnop_app.domain.cash import require_funds
+from cnop_app.domain.enums import OrderStatus
+from cnop_app.domain.errors import BusinessRuleViolation, Conflict, DomainError, NotFound, ValidationFailed
+from cnop_app.models import Account, Asset, Holding, Order, utcnow
+from cnop_app.observability.metrics import ORDERS
+from cnop_app.services import idempotency, outbox
+from cnop_app.services.accounts import lock_account
+from cnop_app.services.trading.execution import emit_holding, fill, quote_fill, release, require_free_quantity
+from cnop_app.services.trading.requests import ORDER_TYPES, OrderRequest, parse_order_request
+from cnop_app.services.trading.views import OrderView, to_view
+
+
+def _same_request(order: Order, req: OrderRequest) -> bool:
+    return (
+        order.order_type == req.order_type
+        and order.asset_id == req.asset_id
+        and order.quantity == req.quantity
+        and order.limit_price == req.limit_price
+    )
+
+
+def _prior_order(session: Session, username: str, req: OrderRequest, key: str | None, req_hash: str) -> Order | None:
+    if req.client_order_id is not None:
+        prior = session.exec(
+            select(Order).where(Order.username == username, Order.client_order_id == req.client_order_id)
+        ).first()
+        if prior is not None:
+            if not _same_request(prior, req):
+                raise Conflict("client_order_id was already used for a different order", "client_order_id")
+            return prior
+    if key is not None:
+        record = idempotency.lookup(session, username, "order", key, req_hash)
+        if record is not None:
+            prior = session.get(Order, record["order_id"])
+            if prior is not None:
+                return prior
+    return None
+
+
+def _tradeable_price(session: Session, asset_id: str) -> Decimal | None:
+    """The stored price of an active asset. Reads two columns, not the whole row (sparkline, supplies...)
+    that the order does not need: this runs inside the account lock on every order."""
+    row = session.exec(select(Asset.is_active, Asset.price_usd).where(Asset.id == asset_id)).first()
+    if row is None:
+        raise ValidationFailed(f"Unknown asset {asset_id}", "asset_id")
+    is_active, price = row
+    if not is_active:
+        raise BusinessRuleViolation(f"Asset {asset_id} is not available for trading", "asset_id")
+    return price
+
+
+def _check_value(quantity: Decimal, price: Decimal) -> None:
+    rules.require_order_value(rules.order_value(quantity, price), get_settings().max_order_value)
+
+
+def place_order(
+    username: str, data: dict[str, Any], idempotency_key: str | None = None, *, uow: UnitOfWork | None = None
+) -> OrderView:
+    """Validate and place one order. Market orders fill now; limit orders rest as `pending` with a hold.
+
+    A retry with the same `client_order_id` or `Idempotency-Key` returns the original order unchanged.
+    Counted in `cnop_orders_total` once committed (UI and API alike); refusals count as `rejected`.
+    """
+    now = utcnow()
+    try:
+        req = parse_order_request(data, now)
+        key = idempotency.check_key(idempotency_key)
+        req_hash = idempotency.request_hash(req.fingerprint())
+        view = _place(username, req, key, req_hash, now, uow)
+    except DomainError:
+        ORDERS.labels(_type_label(data.get("order_type")), OrderStatus.REJECTED).inc()
+        raise
+    return view
+
+
+def _type_label(value: object) -> str:
+    """A bounded metric label for whatever order type the client sent."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    return text if text in ORDER_TYPES else "invalid"
+
+
+def _place(
+    username: str, req: OrderRequest, key: str | None, req_hash: str, now: datetime, uow: UnitOfWork | None
+) -> OrderView:
+    try:
+        with unit_of_work(uow) as work:
+            session = work.session
+            account = lock_account(session, username)
+            prior = _prior_order(session, username, req, key, req_hash)
+            if prior is not None:
+                return to_view(prior)
+            price = _tradeable_price(session, req.asset_id)
+            order = Order(
+                order_id=_new_order_id(),
+                client_order_id=req.client_order_id,
+                username=username,
+                asset_id=req.asset_id,
+                order_type=req.order_type,
+                status=OrderStatus.PENDING,
+                quantity=req.quantity,
+                limit_price=req.limit_price,
+                expires_at=req.expires_at,
+                created_at=now,
+                updated_at=now,
+            )
+            if req.is_limit:
+                _place_limit(session, account, order, req)
+            else:
+                if price is None or price <= 0:
+                    raise BusinessRuleViolation(f"No current price for {req.asset_id}; try again later", "asset_id")
+                _check_value(req.quantity, price)
+                fill(session, account, order, price, now)
+            if key is not None:
+                idempotency.store(session, username, "order", key, req_hash, {"order_id": order.order_id})
+            view = to_view(order)
+            work.on_commit(lambda: ORDERS.labels(view.order_type, view.status).inc())
+    except IntegrityError:
+        # Only reachable if two requests with one client_order_id raced past the account lock.
+        with read_session() as session:
+            prior = _prior_order(session, username, req, None, req_hash)
+        if prior is None:
+            raise
+        return to_view(prior)
+    return view
+
+
+def _place_limit(session: Session, account: Account, order: Order, req: OrderRequest) -> None:
+    assert req.limit_price is not None
+    _check_value(req.quantity, req.limit_price)
+    quote = quote_fill(req.is_buy, req.quantity, req.limit_price)
+    order.total_amount = quote.gross
+    order.fee = quote.fee
+    if req.is_buy:
+        require_funds(account.cash, account.held, quote.net, "quantity")
+        order.held_amount = quote.net
+        account.held += quote.net
+        account.version += 1
+        account.updated_at = order.created_at
+        session.add(account)
+        outbox.emit(session, "balance", account.username, account)
+    else:
+        holding = session.get(Holding, (order.username, order.asset_id))
+        require_free_quantity(holding, req.quantity, req.asset_id)
+        assert holding is not None
+        holding.held_quantity += req.quantity
+        holding.version += 1
+        holding.updated_at = order.created_at
+        session.add(holding)
+        emit_holding(session, holding)
+    session.add(order)
+    outbox.emit(session, "order", order.order_id, order)
+
+
+def _new_order_id() -> str:
+    return str(uuid.uuid4())
+
+
+def cancel_order(username: str, order_id: str, *, uow: UnitOfWork | None = None) -> OrderView:
+    """Cancel a pending order and release its hold. Completed, cancelled or expired: Conflict (409)."""
+    now = utcnow()
+    with write_session(uow) as session:
+        account = lock_account(session, username)
+        order = session.get(Order, order_id)
+        if order is None or order.username != username:
+            raise NotFound("Order not found")
+        if order.status != OrderStatus.PENDING:
+            raise Conflict(f"Order is {order.status}; only pending orders can be cancelled")
+        release(session, account, order, OrderStatus.CANCELLED, now)
+        return to_view(order)

@@ -1,0 +1,130 @@
+"""Read models of orders and fills, as the API and the UI show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cnop_app.domain import trading as rules
+from cnop_app.domain.enums import OrderType
+from cnop_app.domain.money import decimal_str, money_str
+from cnop_app.models import AssetTransaction, Order
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order_id: str
+    client_order_id: str | None
+    username: str
+    asset_id: str
+    order_type: str
+    status: str
+    quantity: Decimal
+    price: Decimal | None  # executed price once filled, else the limit price
+    limit_price: Decimal | None
+    executed_price: Decimal | None
+    total_amount: Decimal  # gross value (estimate at the limit price while pending)
+    fee: Decimal
+    net_amount: Decimal  # cash that moved (or will move): buy gross + fee, sell gross - fee
+    held_amount: Decimal
+    expires_at: datetime | None
+    reject_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+    @property
+    def is_buy(self) -> bool:
+        return OrderType(self.order_type).is_buy
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape: money as 2-decimal strings, quantities and prices as exact strings."""
+        return {
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
+            "order_type": self.order_type,
+            "asset_id": self.asset_id,
+            "quantity": decimal_str(self.quantity),
+            "price": decimal_str(self.price),
+            "limit_price": decimal_str(self.limit_price),
+            "executed_price": decimal_str(self.executed_price),
+            "status": self.status,
+            "total_amount": money_str(self.total_amount),
+            "fee": money_str(self.fee),
+            "net_amount": money_str(self.net_amount),
+            "held_amount": money_str(self.held_amount),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "reject_reason": self.reject_reason,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class FillView:
+    id: int
+    order_id: str
+    asset_id: str
+    transaction_type: str
+    quantity: Decimal
+    price: Decimal
+    total_amount: Decimal
+    fee: Decimal
+    status: str
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "transaction_id": str(self.id),
+            "order_id": self.order_id,
+            "asset_id": self.asset_id,
+            "transaction_type": self.transaction_type,
+            "quantity": decimal_str(self.quantity),
+            "price": decimal_str(self.price),
+            "total_amount": money_str(self.total_amount),
+            "fee": money_str(self.fee),
+            "status": self.status,
+            "timestamp": self.created_at.isoformat(),
+        }
+
+
+def to_view(order: Order) -> OrderView:
+    return OrderView(
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        username=order.username,
+        asset_id=order.asset_id,
+        order_type=order.order_type,
+        status=order.status,
+        quantity=order.quantity,
+        price=order.executed_price if order.executed_price is not None else order.limit_price,
+        limit_price=order.limit_price,
+        executed_price=order.executed_price,
+        total_amount=order.total_amount,
+        fee=order.fee,
+        net_amount=rules.net_amount(order.order_type, order.total_amount, order.fee),
+        held_amount=order.held_amount,
+        expires_at=order.expires_at,
+        reject_reason=order.reject_reason,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        completed_at=order.completed_at,
+    )
+
+
+def to_fill_view(tx: AssetTransaction) -> FillView:
+    return FillView(
+        id=tx.id or 0,
+        order_id=tx.order_id,
+        asset_id=tx.asset_id,
+        transaction_type=tx.transaction_type,
+        quantity=tx.quantity,
+        price=tx.price,
+        total_amount=tx.total_amount,
+        fee=tx.fee,
+        status=tx.status,
+        created_at=tx.created_at,
+    )
