@@ -8,34 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from cnop_app.db import read_session, write_session
-from cnop_app.domain.errors import NotFound, ValidationFailed
-from cnop_app.domain.money import CENT, decimal_str, money_str
+from cnop_app.domain.cash import available
+from cnop_app.domain.errors import NotFound
+from cnop_app.domain.money import decimal_str, money_str
+from cnop_app.domain.portfolio import percent, value_holding
+from cnop_app.domain.ranges import DEFAULT_RANGE, parse_range
+from cnop_app.domain.trading import PRICE_STEP
 from cnop_app.models import Account, Asset, Holding, PortfolioSnapshot, utcnow
 from cnop_app.services import validation
 
-RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 KEEP_SNAPSHOTS = timedelta(days=31)
 MAX_POINTS = 500
-PERCENT = Decimal("0.01")
-PRICE_STEP = Decimal("0.00000001")
-_EXACT = Context(prec=80)
-
-
-def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
-    if whole == 0:
-        return None
-    return _EXACT.divide(_EXACT.multiply(part, Decimal(100)), whole).quantize(PERCENT, rounding=ROUND_HALF_EVEN)
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -141,14 +131,6 @@ class HistoryPoint:
         }
 
 
-def _value_holding(holding: Holding, asset: Asset | None) -> tuple[Decimal, Decimal, Decimal | None]:
-    """(cost basis, market value, price) exact; no price: valued at cost."""
-    cost = _EXACT.multiply(holding.average_cost, holding.quantity)
-    price = asset.price_usd if asset is not None else None
-    value = cost if price is None else _EXACT.multiply(price, holding.quantity)
-    return cost, value, price
-
-
 def _build(session: Session, username: str) -> PortfolioView:
     account = session.get(Account, username)
     if account is None:
@@ -164,10 +146,11 @@ def _build(session: Session, username: str) -> PortfolioView:
         realized += holding.realized_pnl
         if holding.quantity == 0:
             continue
-        cost, value, price = _value_holding(holding, assets.get(holding.asset_id))
-        rows.append((holding, assets.get(holding.asset_id), _cents(cost), _cents(value), price))
-        holdings_value += _cents(value)
-        total_cost += _cents(cost)
+        asset = assets.get(holding.asset_id)
+        valued = value_holding(holding.quantity, holding.average_cost, asset.price_usd if asset else None)
+        rows.append((holding, asset, valued.cost, valued.value, valued.price))
+        holdings_value += valued.value
+        total_cost += valued.cost
     equity = account.cash + holdings_value
     views = []
     for holding, asset, cost, value, price in rows:
@@ -185,10 +168,10 @@ def _build(session: Session, username: str) -> PortfolioView:
                 current_price=price,
                 market_value=value,
                 unrealized_pnl=unrealized,
-                unrealized_pnl_percent=_pct(unrealized, cost),
+                unrealized_pnl_percent=percent(unrealized, cost),
                 realized_pnl=holding.realized_pnl,
-                percentage=_pct(value, equity),
-                allocation_percent=_pct(value, holdings_value),
+                percentage=percent(value, equity),
+                allocation_percent=percent(value, holdings_value),
                 created_at=holding.created_at,
                 updated_at=holding.updated_at,
             )
@@ -198,12 +181,12 @@ def _build(session: Session, username: str) -> PortfolioView:
     totals = Totals(
         cash=account.cash,
         held_cash=account.held,
-        available_cash=account.cash - account.held,
+        available_cash=available(account.cash, account.held),
         holdings_value=holdings_value,
         cost_basis=total_cost,
         total_equity=equity,
         unrealized_pnl=unrealized_total,
-        unrealized_pnl_percent=_pct(unrealized_total, total_cost),
+        unrealized_pnl_percent=percent(unrealized_total, total_cost),
         realized_pnl=realized,
     )
     return PortfolioView(username=username, holdings=views, totals=totals)
@@ -235,13 +218,8 @@ def record_snapshots(now: datetime | None = None) -> int:
         for holding in session.exec(select(Holding)).all():
             if holding.quantity == 0:
                 continue
-            price = prices.get(holding.asset_id)
-            value = (
-                _EXACT.multiply(holding.average_cost, holding.quantity)
-                if price is None
-                else _EXACT.multiply(price, holding.quantity)
-            )
-            value_by_user[holding.username] = value_by_user.get(holding.username, Decimal(0)) + _cents(value)
+            value = value_holding(holding.quantity, holding.average_cost, prices.get(holding.asset_id)).value
+            value_by_user[holding.username] = value_by_user.get(holding.username, Decimal(0)) + value
         count = 0
         for account in session.exec(select(Account)).all():
             holdings_value = value_by_user.get(account.username, Decimal(0))
@@ -259,15 +237,14 @@ def record_snapshots(now: datetime | None = None) -> int:
     return count
 
 
-def history(username: str, range_: str = "24h", now: datetime | None = None) -> list[HistoryPoint]:
+def history(username: str, range_: str = DEFAULT_RANGE, now: datetime | None = None) -> list[HistoryPoint]:
     """Portfolio value points in the range (24h, 7d, 30d), oldest first, at most 500 (evenly thinned)."""
-    if range_ not in RANGES:
-        raise ValidationFailed("range must be one of " + ", ".join(RANGES), "range")
+    span = parse_range(range_)
     now = now or utcnow()
     with read_session() as session:
         rows = session.exec(
             select(PortfolioSnapshot)
-            .where(PortfolioSnapshot.username == username, PortfolioSnapshot.at >= now - RANGES[range_])
+            .where(PortfolioSnapshot.username == username, PortfolioSnapshot.at >= now - span)
             .order_by(PortfolioSnapshot.at, PortfolioSnapshot.id)  # type: ignore[arg-type]
         ).all()
     if len(rows) > MAX_POINTS:
