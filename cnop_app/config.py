@@ -1,15 +1,22 @@
-"""One settings object, read from CNOP_* environment variables with safe embedded defaults."""
+"""Every CNOP setting in one place: typed, validated and documented below.
+
+Values come from CNOP_* environment variables first, then from a `.env` file in the working directory
+(dotenv format, e.g. `CNOP_FEE_BPS=10`), then the defaults below, which are safe for a single machine.
+An empty value counts as unset. A bad value stops the app with a ConfigError naming the variable.
+"""
 
 from __future__ import annotations
 
-import os
+import logging
 import secrets
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal, TypeVar
 
-ENVIRONMENTS = ("development", "production")
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 MIN_SECRET_LENGTH = 32
 
 
@@ -17,87 +24,97 @@ class ConfigError(RuntimeError):
     """A setting is missing or invalid; the app refuses to start."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return default if value is None or value.strip() == "" else value.strip()
+def _money(default: str, description: str) -> Any:
+    return Field(Decimal(default), ge=0, allow_inf_nan=False, description=description)
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = _env(name, str(default))
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
+class ServerSettings(BaseSettings):
+    """The settings rxconfig.py needs too; reading them has no side effects.
+
+    `make run` passes CNOP_PORT on Reflex's command line, so there the port comes from the environment
+    (or `make run CNOP_PORT=...`), not from `.env`.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CNOP_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    port: int = Field(3000, ge=1, le=65535, description="the one port serving UI, websocket and API")
+    public_url: str = Field(
+        "", description="URL browsers use to reach the app (behind a proxy); default http://localhost:$CNOP_PORT"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip(cls, data: Any) -> Any:
+        # Surrounding blanks are noise from shells and .env files; a blank value means "use the default".
+        if not isinstance(data, dict):
+            return data
+        stripped = {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
+        return {key: value for key, value in stripped.items() if value != ""}
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str, info: ValidationInfo) -> str:
+        return value or f"http://localhost:{info.data.get('port', 3000)}"
 
 
-def _decimal(name: str, default: str) -> Decimal:
-    raw = _env(name, default)
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise ConfigError(f"{name} must be a decimal number, got {raw!r}") from exc
-    if not value.is_finite() or value < 0:
-        raise ConfigError(f"{name} must be a non-negative number, got {raw!r}")
-    return value
+class Settings(ServerSettings):
+    """Everything else; each field is CNOP_<FIELD NAME> (aws_region: AWS_REGION or AWS_DEFAULT_REGION)."""
 
-
-def _bool(name: str, default: bool) -> bool:
-    raw = _env(name, "true" if default else "false").lower()
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-MARKET_SOURCES = ("coingecko", "snapshot", "simulated")
-
-
-def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = _env(name, default).lower()
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    env: str
-    port: int
-    data_dir: Path
-    database_url: str
-    jwt_secret: str = field(repr=False)
-    jwt_expire_minutes: int
-    daily_deposit_limit: Decimal
-    daily_withdraw_limit: Decimal
-    admin_username: str | None
-    admin_password: str | None = field(repr=False)
-    max_body_bytes: int
-    login_max_failures: int
-    login_lockout_seconds: int
-    log_level: str
-    log_json: bool
-    dynamodb_endpoint: str | None
-    dynamodb_table_prefix: str
-    dynamodb_mirror_secrets: bool
-    aws_region: str
-    market_source: str
-    coingecko_base_url: str
-    coingecko_api_key: str | None = field(repr=False)
-    coingecko_api_key_type: str
-    market_coins: int
-    refresh_active_seconds: int
-    refresh_idle_seconds: int
-    idle_after_seconds: int
-    breaker_failures: int
-    breaker_reset_seconds: int
-    simulated_seed: int
-    max_order_value: Decimal
-    fee_bps: Decimal
-    run_scheduler: bool
+    env: Literal["development", "production"] = Field("development", description="`development` or `production`")
+    data_dir: Path = Field(Path("./data"), description="SQLite file, generated dev secret")
+    database_url: str = Field(
+        "", description="default sqlite:///$CNOP_DATA_DIR/cnop.db; e.g. `postgresql://user:pass@host/db`"
+    )
+    jwt_secret: str = Field(
+        "",
+        repr=False,
+        description="generated once into the data dir (development); required, >= 32 chars, in production",
+    )
+    jwt_expire_minutes: int = Field(60, ge=1, description="token lifetime")
+    daily_deposit_limit: Decimal = _money("10000", "per user per UTC day")
+    daily_withdraw_limit: Decimal = _money("5000", "per user per UTC day")
+    admin_username: str | None = Field(None, description="create or promote this admin at start when both are set")
+    admin_password: str | None = Field(None, repr=False, description="the admin's password (with CNOP_ADMIN_USERNAME)")
+    max_body_bytes: int = Field(65536, ge=1024, description="larger API request bodies get 413")
+    login_max_failures: int = Field(5, ge=1, description="failed logins before a temporary lockout")
+    login_lockout_seconds: int = Field(900, ge=0, description="lockout duration")
+    log_level: str = Field("INFO", description="log level")
+    log_json: bool = Field(True, description="JSON log lines with request ids")
+    dynamodb_endpoint: str | None = Field(
+        None, description="unset: mirror off; `http://host:port` or `aws` to mirror every write to DynamoDB"
+    )
+    dynamodb_table_prefix: str = Field("cnop-", description="DynamoDB table name prefix")
+    dynamodb_mirror_secrets: bool = Field(False, description="also mirror password hashes")
+    aws_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="DynamoDB region (AWS_REGION, else AWS_DEFAULT_REGION)",
+    )
+    market_source: Literal["coingecko", "snapshot", "simulated"] = Field(
+        "coingecko", description="`coingecko`, `snapshot` (static, offline) or `simulated` (random walk)"
+    )
+    coingecko_base_url: str = Field("https://api.coingecko.com/api/v3", description="price feed base URL")
+    coingecko_api_key: str | None = Field(None, repr=False, description="sent as the demo or pro key header")
+    coingecko_api_key_type: Literal["demo", "pro"] = Field("demo", description="`demo` or `pro`")
+    market_coins: int = Field(100, ge=1, description="coins fetched per refresh (one call, max 250)")
+    refresh_active_seconds: int = Field(300, ge=1, description="refresh interval while people use the app")
+    refresh_idle_seconds: int = Field(1800, ge=1, description="refresh interval while idle")
+    idle_after_seconds: int = Field(600, ge=1, description="no activity for this long means idle")
+    breaker_failures: int = Field(5, ge=1, description="consecutive feed failures that open the circuit breaker")
+    breaker_reset_seconds: int = Field(60, ge=1, description="how long the breaker stays open before one trial call")
+    simulated_seed: int = Field(42, ge=0, description="seed of the simulated market")
+    max_order_value: Decimal = _money("10000", "largest order value in USD")
+    fee_bps: Decimal = _money("0", "trading fee in basis points, booked as its own ledger entry")
+    run_scheduler: bool = Field(
+        True, description="run the price refresher in this process (one per deployment holds a lease)"
+    )
 
     @property
     def is_production(self) -> bool:
@@ -107,77 +124,106 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @field_validator("env", "market_source", "coingecko_api_key_type", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
-def _jwt_secret(env: str, data_dir: Path) -> str:
-    secret = _env("CNOP_JWT_SECRET", "")
-    if secret:
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise ConfigError(f"CNOP_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
-        return secret
-    if env == "production":
-        raise ConfigError("CNOP_JWT_SECRET is required in production (at least 32 random characters)")
-    # Development: generate once and keep it in the data dir so sessions survive restarts.
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(f"must be a log level such as DEBUG, INFO or WARNING, got {value!r}")
+        return value.upper()
+
+    @field_validator("coingecko_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    # The validators below run in field order, so each sees the fields declared before it in info.data.
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        value = value.resolve()
+        value.mkdir(parents=True, exist_ok=True)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value and "data_dir" in info.data:
+            return f"sqlite:///{info.data['data_dir'] / 'cnop.db'}"
+        # SQLAlchemy needs the driver spelled out; people paste plain postgres URLs.
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg://" + value[len(scheme) :]
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+            return value
+        if info.data.get("env") == "production":
+            raise ValueError(f"is required in production (at least {MIN_SECRET_LENGTH} random characters)")
+        if "data_dir" not in info.data:
+            return value  # the data dir's own error is reported
+        return _dev_secret(info.data["data_dir"])
+
+
+def _dev_secret(data_dir: Path) -> str:
+    # Generated once and kept in the data dir so development sessions survive restarts.
     path = data_dir / "jwt_secret"
     if path.exists():
         stored = path.read_text().strip()
         if len(stored) >= MIN_SECRET_LENGTH:
             return stored
-    data_dir.mkdir(parents=True, exist_ok=True)
     stored = secrets.token_urlsafe(48)
     path.write_text(stored + "\n")
     path.chmod(0o600)
     return stored
 
 
+def _variable(model: type[BaseSettings], field: str) -> str:
+    alias = model.model_fields[field].validation_alias if field in model.model_fields else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"CNOP_{field.upper()}"
+
+
+def _describe(model: type[BaseSettings], error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        variable = _variable(model, field)
+        message = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
+        secret = field in model.model_fields and not model.model_fields[field].repr
+        shown = "" if secret or item["type"] == "value_error" else f" (got {item['input']!r})"
+        problems.append(f"{variable}: {message}{shown}")
+    return "; ".join(problems)
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _load(model: type[_S]) -> _S:
+    try:
+        return model()
+    except ValidationError as exc:
+        raise ConfigError(_describe(model, exc)) from None
+
+
+def load_server_settings() -> ServerSettings:
+    """Port and public URL only, without touching the data dir (rxconfig.py)."""
+    return _load(ServerSettings)
+
+
 def load_settings() -> Settings:
-    """Read the environment now (tests call this after changing variables)."""
-    env = _env("CNOP_ENV", "development").lower()
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"CNOP_ENV must be one of {ENVIRONMENTS}, got {env!r}")
-    data_dir = Path(_env("CNOP_DATA_DIR", "./data")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    database_url = _env("CNOP_DATABASE_URL", f"sqlite:///{data_dir / 'cnop.db'}")
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
-    elif database_url.startswith("postgresql://"):
-        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
-    admin_username = _env("CNOP_ADMIN_USERNAME", "") or None
-    admin_password = _env("CNOP_ADMIN_PASSWORD", "") or None
-    return Settings(
-        env=env,
-        port=_int("CNOP_PORT", 3000, minimum=1),
-        data_dir=data_dir,
-        database_url=database_url,
-        jwt_secret=_jwt_secret(env, data_dir),
-        jwt_expire_minutes=_int("CNOP_JWT_EXPIRE_MINUTES", 60, minimum=1),
-        daily_deposit_limit=_decimal("CNOP_DAILY_DEPOSIT_LIMIT", "10000"),
-        daily_withdraw_limit=_decimal("CNOP_DAILY_WITHDRAW_LIMIT", "5000"),
-        admin_username=admin_username,
-        admin_password=admin_password,
-        max_body_bytes=_int("CNOP_MAX_BODY_BYTES", 65536, minimum=1024),
-        login_max_failures=_int("CNOP_LOGIN_MAX_FAILURES", 5, minimum=1),
-        login_lockout_seconds=_int("CNOP_LOGIN_LOCKOUT_SECONDS", 900, minimum=0),
-        log_level=_env("CNOP_LOG_LEVEL", "INFO").upper(),
-        log_json=_bool("CNOP_LOG_JSON", True),
-        dynamodb_endpoint=_env("CNOP_DYNAMODB_ENDPOINT", "") or None,
-        dynamodb_table_prefix=_env("CNOP_DYNAMODB_TABLE_PREFIX", "cnop-"),
-        dynamodb_mirror_secrets=_bool("CNOP_DYNAMODB_MIRROR_SECRETS", False),
-        aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")),
-        market_source=_choice("CNOP_MARKET_SOURCE", "coingecko", MARKET_SOURCES),
-        coingecko_base_url=_env("CNOP_COINGECKO_BASE_URL", "https://api.coingecko.com/api/v3").rstrip("/"),
-        coingecko_api_key=_env("CNOP_COINGECKO_API_KEY", "") or None,
-        coingecko_api_key_type=_choice("CNOP_COINGECKO_API_KEY_TYPE", "demo", ("demo", "pro")),
-        market_coins=_int("CNOP_MARKET_COINS", 100, minimum=1),
-        refresh_active_seconds=_int("CNOP_REFRESH_ACTIVE_SECONDS", 300, minimum=1),
-        refresh_idle_seconds=_int("CNOP_REFRESH_IDLE_SECONDS", 1800, minimum=1),
-        idle_after_seconds=_int("CNOP_IDLE_AFTER_SECONDS", 600, minimum=1),
-        breaker_failures=_int("CNOP_BREAKER_FAILURES", 5, minimum=1),
-        breaker_reset_seconds=_int("CNOP_BREAKER_RESET_SECONDS", 60, minimum=1),
-        simulated_seed=_int("CNOP_SIMULATED_SEED", 42),
-        max_order_value=_decimal("CNOP_MAX_ORDER_VALUE", "10000"),
-        fee_bps=_decimal("CNOP_FEE_BPS", "0"),
-        run_scheduler=_bool("CNOP_RUN_SCHEDULER", True),
-    )
+    """Read the environment and `.env` now (tests call this after changing variables)."""
+    return _load(Settings)
 
 
 @lru_cache(maxsize=1)

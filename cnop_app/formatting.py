@@ -1,4 +1,4 @@
-"""Display formatting shared by every page (UI.md "Numbers"). Plain Python, unit-tested."""
+"""Display formatting shared by every page (the UI's number rules). Plain Python, unit-tested."""
 
 from __future__ import annotations
 

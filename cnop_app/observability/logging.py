@@ -1,35 +1,49 @@
-"""Structured JSON logs carrying the current request id."""
+"""Structured JSON logs carrying the current request id.
+
+A line holds ts, level, logger, msg, request_id (inside a request), the record's `extra` fields, and
+exc (the traceback) / stack when the record has them.
+"""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("cnop_request_id", default=None)
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_RENAMED = {"levelname": "level", "name": "logger", "message": "msg", "exc_info": "exc", "stack_info": "stack"}
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
+class JsonFormatter(_LibraryJsonFormatter):
+    def __init__(self) -> None:
+        super().__init__(["levelname", "name", "message"], rename_fields=_RENAMED)
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        log_data["ts"] = datetime.fromtimestamp(record.created, timezone.utc).isoformat()
+        super().add_fields(log_data, record, message_dict)
         request_id = request_id_var.get()
         if request_id:
-            data["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                data[key] = value
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+            log_data["request_id"] = request_id
+
+
+def _drop_empty_exc_info(record: logging.LogRecord) -> bool:
+    if record.exc_info and record.exc_info[0] is None:
+        # exc_info=True outside an except block: no exception, so no "NoneType: None" in place of a traceback.
+        record.exc_info = None
+    return True
+
+
+def make_handler(json_logs: bool = True, stream: TextIO | None = None) -> logging.Handler:
+    """A stderr (or `stream`) handler writing JSON lines, or plain text when `json_logs` is false."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(_drop_empty_exc_info)
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    return handler
 
 
 _configured = False
@@ -42,9 +56,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     logger.setLevel(level)
     if _configured:
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    logger.addHandler(handler)
+    logger.addHandler(make_handler(json_logs))
     logger.propagate = False
     _configured = True
 

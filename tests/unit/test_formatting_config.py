@@ -1,7 +1,12 @@
-"""The shared number formatting (UI.md) and the settings module."""
+"""The shared number formatting, the settings module and the JSON log lines."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +15,7 @@ import pytest
 
 from cnop_app import formatting
 from cnop_app.config import ConfigError, load_settings
+from cnop_app.observability.logging import make_handler, request_id_var
 
 
 @pytest.mark.parametrize(
@@ -56,6 +62,7 @@ def test_times() -> None:
 def test_settings_defaults_and_dev_secret_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("CNOP_JWT_SECRET", "CNOP_DATABASE_URL", "CNOP_ENV", "CNOP_PORT"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("CNOP_DATA_DIR", str(tmp_path))
     first = load_settings()
     assert first.port == 3000 and first.env == "development"
@@ -67,6 +74,7 @@ def test_settings_defaults_and_dev_secret_is_kept(tmp_path: Path, monkeypatch: p
 
 
 def test_production_refuses_to_start_without_a_strong_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CNOP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CNOP_ENV", "production")
     monkeypatch.delenv("CNOP_JWT_SECRET", raising=False)
@@ -80,6 +88,7 @@ def test_production_refuses_to_start_without_a_strong_secret(tmp_path: Path, mon
 
 
 def test_bad_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CNOP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CNOP_PORT", "eighty")
     with pytest.raises(ConfigError, match="CNOP_PORT"):
@@ -91,3 +100,72 @@ def test_bad_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CNOP_ENV", "development")
     monkeypatch.setenv("CNOP_DATABASE_URL", "postgresql://u:p@db/cnop")
     assert load_settings().database_url == "postgresql+psycopg://u:p@db/cnop"
+
+
+def test_settings_read_a_dotenv_file_in_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("CNOP_FEE_BPS", "CNOP_MAX_ORDER_VALUE", "CNOP_MARKET_SOURCE", "CNOP_LOGIN_MAX_FAILURES"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CNOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CNOP_PORT", "5000")  # the environment wins over .env
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "# local overrides\n"
+        "CNOP_FEE_BPS=12.5\n"
+        "CNOP_MAX_ORDER_VALUE=' 250 '\n"
+        "CNOP_MARKET_SOURCE=Simulated\n"
+        "CNOP_PORT=4000\n"
+        "SOMETHING_ELSE=ignored\n"
+    )
+    settings = load_settings()
+    assert settings.fee_bps == Decimal("12.5") and isinstance(settings.fee_bps, Decimal)
+    assert settings.max_order_value == Decimal("250") and isinstance(settings.max_order_value, Decimal)
+    assert settings.market_source == "simulated"
+    assert settings.port == 5000
+    dotenv.write_text("CNOP_LOGIN_MAX_FAILURES=zero\n")
+    with pytest.raises(ConfigError, match="CNOP_LOGIN_MAX_FAILURES"):
+        load_settings()
+
+
+@pytest.fixture
+def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = make_handler(json_logs=True, stream=stream)
+    logger = logging.getLogger(f"cnop.test_json_{uuid.uuid4().hex}")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_error_line_keeps_its_traceback_and_request_id(json_log: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = json_log
+    token = request_id_var.set("req-123")
+    try:
+        try:
+            raise ValueError("bad fill")
+        except ValueError:
+            logger.exception("filling limit order failed", extra={"order_id": 7})
+    finally:
+        request_id_var.reset(token)
+    logger.info("outside a request")
+    error, info = _lines(stream)
+    assert error["level"] == "ERROR" and error["logger"] == logger.name
+    assert error["msg"] == "filling limit order failed" and error["order_id"] == 7
+    assert error["request_id"] == "req-123"
+    assert str(error["exc"]).startswith("Traceback (most recent call last)")
+    assert "ValueError: bad fill" in str(error["exc"])
+    assert datetime.fromisoformat(str(error["ts"])).tzinfo is not None
+    assert "request_id" not in info and "exc" not in info
+
+
+def test_json_error_line_without_an_exception_has_no_exc(json_log: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = json_log
+    logger.error("no exception here", exc_info=True)
+    logger.exception("nor here")
+    assert [line.get("exc") for line in _lines(stream)] == [None, None]
