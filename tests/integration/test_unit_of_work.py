@@ -1,0 +1,104 @@
+"""The unit of work: services share one transaction when the caller passes one, and nothing is kept
+unless it is committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel, create_engine, func, select
+
+from cnop_app.db import UnitOfWork, read_session
+from cnop_app.domain.errors import BusinessRuleViolation
+from cnop_app.models import Account, AuditEvent, AuthSession, LedgerEntry, User
+from cnop_app.observability.metrics import AUTH_EVENTS, CASH_MOVES, ORDERS, REGISTRY
+from cnop_app.services import accounts, auth, trading
+from tests.support.helpers import STRONG_PASSWORD, user_payload
+from tests.support.trading_fixtures import add_asset, make_user
+
+
+def _count(model: type[SQLModel]) -> int:
+    with read_session() as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_register_then_login_in_one_unit_of_work(any_db: str) -> None:
+    with UnitOfWork() as uow:
+        auth.register(user_payload("bob_0001"), uow=uow)
+        token = auth.login("bob_0001", STRONG_PASSWORD, uow=uow)
+        with read_session() as other:  # not visible outside the transaction before the commit
+            assert other.exec(select(User).where(User.username == "bob_0001")).first() is None
+        uow.commit()
+    assert auth.authenticate(token.access_token).username == "bob_0001"
+    assert _count(AuthSession) == 1
+
+
+def test_nothing_is_kept_unless_committed(any_db: str) -> None:
+    logins = _sample("cnop_auth_events_total", event="login_ok")
+    with UnitOfWork() as uow:
+        auth.register(user_payload("carol_001"), uow=uow)
+        auth.login("carol_001", STRONG_PASSWORD, uow=uow)
+    # Left without commit: user, account, session and audit rows are all gone, and nothing was counted.
+    for model in (User, Account, AuthSession, AuditEvent):
+        assert _count(model) == 0, model
+    assert _sample("cnop_auth_events_total", event="login_ok") == logins
+
+
+def test_an_error_in_the_second_service_undoes_the_first(any_db: str) -> None:
+    make_user("dave_0001", "100")
+    with pytest.raises(BusinessRuleViolation):
+        with UnitOfWork() as uow:
+            accounts.deposit("dave_0001", "50", uow=uow)
+            accounts.withdraw("dave_0001", "500", uow=uow)  # more than the 150 it would have
+            uow.commit()
+    assert accounts.get_balance("dave_0001").current_balance == Decimal("100.00")
+    assert accounts.ledger_sum("dave_0001") == Decimal("100.00")
+
+
+def test_metrics_count_service_calls_whoever_makes_them(cnop_env: Path) -> None:
+    """UI states call the services directly: their orders, cash moves and logins count too."""
+    make_user("erin_0001", "1000")
+    add_asset("BTC", "100")
+    deposits = _sample("cnop_cash_moves_total", kind="deposit")
+    filled = _sample("cnop_orders_total", order_type="market_buy", status="completed")
+    rejected = _sample("cnop_orders_total", order_type="market_buy", status="rejected")
+    accounts.deposit("erin_0001", "10")
+    trading.place_order("erin_0001", {"order_type": "market_buy", "asset_id": "BTC", "quantity": "1"})
+    with pytest.raises(BusinessRuleViolation):
+        trading.place_order("erin_0001", {"order_type": "market_buy", "asset_id": "BTC", "quantity": "50"})
+    assert _sample("cnop_cash_moves_total", kind="deposit") == deposits + 1
+    assert _sample("cnop_orders_total", order_type="market_buy", status="completed") == filled + 1
+    assert _sample("cnop_orders_total", order_type="market_buy", status="rejected") == rejected + 1
+    # An idempotent retry returns the first order and is not counted again.
+    data = {"order_type": "market_buy", "asset_id": "BTC", "quantity": "1", "client_order_id": "once"}
+    trading.place_order("erin_0001", data)
+    trading.place_order("erin_0001", data)
+    assert _sample("cnop_orders_total", order_type="market_buy", status="completed") == filled + 2
+    assert CASH_MOVES and ORDERS and AUTH_EVENTS  # the counters the API used to increment itself
+
+
+@pytest.fixture
+def memory_engine() -> Iterator[object]:
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_services_run_against_an_in_memory_unit_of_work(cnop_env: Path, memory_engine: object) -> None:
+    """A service test can hand the services a unit of work on a throwaway in-memory database."""
+    with UnitOfWork(memory_engine) as uow:  # type: ignore[arg-type]
+        auth.register(user_payload("fay_00001"), uow=uow)
+        accounts.deposit("fay_00001", "25.50", uow=uow)
+        uow.commit()
+    with UnitOfWork(memory_engine) as uow:  # type: ignore[arg-type]
+        entries = uow.session.exec(select(LedgerEntry)).all()
+        assert [(e.entry_type, e.amount) for e in entries] == [("deposit", Decimal("25.50"))]
+    assert _count(User) == 0  # the configured database was never touched
