@@ -1,14 +1,14 @@
 """Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh.
 
-Usage: .venv/bin/python bench/market_refresh.py [refreshes]   (temporary data dir, no network)
+Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes]   (temporary data dir, no network)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,13 +20,17 @@ from cnop_app.config import reset_settings
 from cnop_app.db import write_engine
 from cnop_app.manage import migrate
 from cnop_app.services import market
-from tests.coingecko_server import FakeCoinGecko, Reply, many_coins
+from tests.support.coingecko_server import FakeCoinGecko, Reply, many_coins
 
 # Run from the repository root with PYTHONPATH=. (as `make bench` does).
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("refreshes", nargs="?", type=int, default=20, help="refreshes to measure (default 20)")
+    runs = parser.parse_args().refreshes
+    if runs < 1:
+        parser.error("refreshes must be at least 1")
     with tempfile.TemporaryDirectory(prefix="cnop-bench-") as data_dir, FakeCoinGecko(many_coins(250)) as feed:
         for key in [k for k in os.environ if k.startswith("CNOP_")]:
             del os.environ[key]

@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from cnop_app.config import get_settings
+from cnop_app.domain.timeutil import parse_iso, utcnow
 from cnop_app.observability.logging import get_logger
 from cnop_app.services import activity, leases, market
 from cnop_app.services.market import RefreshResult
@@ -69,26 +70,17 @@ def interval_seconds(active: bool) -> int:
     return settings.refresh_active_seconds if active else settings.refresh_idle_seconds
 
 
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def due_at(status: dict[str, Any], interval: int) -> datetime:
     """When the next refresh is due, from the shared status (the same answer in every process).
 
     After a success: one interval after the last attempt started (minus a little slack for timer
     jitter). After a failure: at the back-off / breaker retry time, but never later than an interval.
     """
-    last = _parse(status.get("last_attempt_at"))
+    last = parse_iso(status.get("last_attempt_at"))
     if last is None:
         return datetime.min.replace(tzinfo=timezone.utc)
     regular = last + timedelta(seconds=interval) - min(timedelta(seconds=1), timedelta(seconds=interval) / 5)
-    retry = _parse(status.get("retry_at"))
+    retry = parse_iso(status.get("retry_at"))
     if status.get("last_outcome") not in (None, "ok") and retry is not None:
         return min(regular, retry)
     return regular
@@ -119,7 +111,7 @@ def _refresh_under_lease(interval: int | None) -> RefreshResult | None:
     if not leases.try_acquire(LEASE_NAME, LEASE_TTL_SECONDS):
         return None
     try:
-        if interval is not None and datetime.now(timezone.utc) < due_at(market.load_status(), interval):
+        if interval is not None and utcnow() < due_at(market.load_status(), interval):
             return None  # another process refreshed since we looked
         result = market.refresh_prices()
         if result.stored_prices:
@@ -155,7 +147,7 @@ class _PriceScheduler:
         self.interval = interval_seconds(self.active)
         self.seen_version = await asyncio.to_thread(market.market_version)
         activity.set_refresh_interval(self.interval)
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         # First run right away: it refreshes only if the shared status says a refresh is due.
         self.scheduler.add_job(
             self._refresh_job, IntervalTrigger(seconds=self.interval), id=REFRESH_JOB, next_run_time=now
@@ -201,7 +193,7 @@ class _PriceScheduler:
         job = self.scheduler.get_job(REFRESH_JOB)
         if job is None:
             return
-        when = max(when, datetime.now(timezone.utc))
+        when = max(when, utcnow())
         if job.next_run_time is None or when < job.next_run_time:
             self.scheduler.modify_job(REFRESH_JOB, next_run_time=when)
 
@@ -221,8 +213,8 @@ class _PriceScheduler:
             activity.set_refresh_interval(self.interval)
             self.scheduler.reschedule_job(REFRESH_JOB, trigger=IntervalTrigger(seconds=self.interval))
             _log.info("refresh interval changed", extra={"active": active, "interval_seconds": self.interval})
-        if not self.refreshing and datetime.now(timezone.utc) >= due_at(status, self.interval):
-            self._run_at(datetime.now(timezone.utc))
+        if not self.refreshing and utcnow() >= due_at(status, self.interval):
+            self._run_at(utcnow())
         version = int(status.get("version") or 0)
         if self.seen_version is None:
             self.seen_version = version

@@ -26,10 +26,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.timeutil import iso, utcnow
 from cnop_app.models import KeyValue
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.observability.middleware import add_request_observer
-from cnop_app.services import health
+from cnop_app.services import coingecko, health
 
 WINDOW_SECONDS = 300
 MAX_EVENTS = 20_000
@@ -38,7 +39,7 @@ UI_EVENT_KINDS = ("page_view", "order", "login", "logout", "deposit", "withdraw"
 SHARED_KEY = "activity:last_seen"
 SHARED_PUBLISH_SECONDS = 5
 REFRESH_OUTCOMES = ("ok", "failed", "breaker_open", "backoff")
-BREAKER_LEVELS = {"closed": 0, "half_open": 1, "open": 2}
+BREAKER_LEVELS = {coingecko.CLOSED: 0, coingecko.HALF_OPEN: 1, coingecko.OPEN: 2}
 
 REFRESH_RUNS = Counter("cnop_market_refresh_total", "Price refreshes by outcome", ["outcome"], registry=REGISTRY)
 REFRESH_DURATION = Histogram(
@@ -66,18 +67,18 @@ for _outcome in REFRESH_OUTCOMES:
 class _Monitor:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.requests: deque[tuple[Any, str, str, int, Any]] = deque(maxlen=MAX_EVENTS)
-        self.ui_events: deque[tuple[Any, str]] = deque(maxlen=MAX_EVENTS)
-        self.users: dict[str, Any] = {}
-        self.last_activity: Any = None  # unix seconds (comparable across processes)
-        self.shared_last: Any = None
-        self.published: Any = None
+        self.requests: deque[tuple[float, str, str, int, float]] = deque(maxlen=MAX_EVENTS)
+        self.ui_events: deque[tuple[float, str]] = deque(maxlen=MAX_EVENTS)
+        self.users: dict[str, float] = {}
+        self.last_activity: float | None = None  # unix seconds (comparable across processes)
+        self.shared_last: float | None = None
+        self.published: float | None = None
 
-    def touch(self, now: Any) -> None:
+    def touch(self, now: float) -> None:
         if self.last_activity is None or now > self.last_activity:
             self.last_activity = now
 
-    def prune(self, now: Any) -> None:
+    def prune(self, now: float) -> None:
         horizon = now - max(WINDOW_SECONDS, get_settings().idle_after_seconds)
         while self.requests and self.requests[0][0] < horizon:
             self.requests.popleft()
@@ -133,7 +134,7 @@ def is_active() -> bool:
     last = last_activity_at()
     if last is None:
         return False
-    return (datetime.now(timezone.utc) - last).total_seconds() < get_settings().idle_after_seconds
+    return (utcnow() - last).total_seconds() < get_settings().idle_after_seconds
 
 
 def active_user_count() -> int:
@@ -156,7 +157,7 @@ def sync_shared() -> bool:
                     session.add(KeyValue(key=SHARED_KEY, value=text))
                 else:
                     row.value = text
-                    row.updated_at = datetime.now(timezone.utc)
+                    row.updated_at = utcnow()
                     session.add(row)
             shared = max(local, stored or local)
         with _monitor.lock:
@@ -170,7 +171,7 @@ def sync_shared() -> bool:
     return is_active()
 
 
-def _shared_time(row: KeyValue | None) -> Any:
+def _shared_time(row: KeyValue | None) -> float | None:
     if row is None:
         return None
     try:
@@ -180,7 +181,7 @@ def _shared_time(row: KeyValue | None) -> Any:
     return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def _percentile(sorted_values: list[Any], fraction: Any) -> Any:
+def _percentile(sorted_values: list[float], fraction: float) -> float:
     index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
     return sorted_values[index]
 
@@ -194,7 +195,7 @@ def snapshot() -> dict[str, Any]:
         window_start = now - WINDOW_SECONDS
         requests = [r for r in _monitor.requests if r[0] >= window_start]
         ui_events = [e for e in _monitor.ui_events if e[0] >= window_start]
-    by_route: dict[str, list[tuple[int, Any]]] = {}
+    by_route: dict[str, list[tuple[int, float]]] = {}
     for _at, method, route, status, seconds in requests:
         by_route.setdefault(f"{method} {route}", []).append((status, seconds))
     routes = {}
@@ -212,7 +213,7 @@ def snapshot() -> dict[str, Any]:
         "mode": "active" if active else "idle",
         "active": active,
         "idle_after_seconds": settings.idle_after_seconds,
-        "last_activity_at": last.isoformat() if last else None,
+        "last_activity_at": iso(last),
         "last_activity_age_seconds": int(now - last.timestamp()) if last else None,
         "window_seconds": WINDOW_SECONDS,
         "requests_in_window": len(requests),

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from cnop_app.domain.timeutil import iso, parse_iso, utcnow
 from cnop_app.observability.logging import get_logger
 
 _log = get_logger("coingecko")
@@ -88,25 +89,6 @@ class MarketsPage:
     body_bytes: int
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def parse_iso(value: Any) -> datetime | None:
-    """An ISO 8601 string ("Z" allowed) as an aware UTC datetime, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 class CircuitBreaker:
     """closed -> (N consecutive failures) -> open -> (reset time) -> half_open -> one trial call."""
 
@@ -150,17 +132,17 @@ class CircuitBreaker:
             self.opened_at = parse_iso(data.get("opened_at"))
             self.retry_at = parse_iso(data.get("retry_at"))
             if self.state == OPEN and self.opened_at is None:
-                self.opened_at = _now()
+                self.opened_at = utcnow()
 
     def current_state(self, now: datetime | None = None) -> str:
-        now = now or _now()
+        now = now or utcnow()
         if self.state == OPEN and self.opened_at is not None and now >= self.opened_at + self.reset:
             return HALF_OPEN
         return self.state
 
     def before_call(self, now: datetime | None = None) -> None:
         """Raise FeedUnavailable unless a call may go out now."""
-        now = now or _now()
+        now = now or utcnow()
         with self._lock:
             state = self.current_state(now)
             if state == OPEN:
@@ -184,7 +166,7 @@ class CircuitBreaker:
             self._trial_in_flight = False
 
     def record_failure(self, retry_after: timedelta | None = None, now: datetime | None = None) -> None:
-        now = now or _now()
+        now = now or utcnow()
         with self._lock:
             self.failures += 1
             was_trial = self._trial_in_flight or self.state == HALF_OPEN
@@ -205,7 +187,7 @@ class CircuitBreaker:
 
     def next_call_at(self, now: datetime | None = None) -> datetime | None:
         """When a call is allowed again (None = now)."""
-        now = now or _now()
+        now = now or utcnow()
         state = self.current_state(now)
         if state == OPEN and self.opened_at is not None:
             return self.opened_at + self.reset
@@ -399,7 +381,7 @@ class CoinGeckoClient:
             with self._http.stream("GET", "/coins/markets", params=params) as response:
                 status = response.status_code
                 if status != 200:
-                    retry_after = _retry_after(response.headers.get("retry-after"), _now())
+                    retry_after = _retry_after(response.headers.get("retry-after"), utcnow())
                     raise FeedError(f"HTTP {status} from /coins/markets", status, retry_after)
                 chunks: list[bytes] = []
                 size = 0
