@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cnop_app.api import auth as auth_routes
 from cnop_app.api import balance as balance_routes
 from cnop_app.api import market as market_routes
 from cnop_app.api import trading as trading_routes
 from cnop_app.api.errors import install_error_handlers
+from cnop_app.api.schemas.ops import HealthOut
 from cnop_app.config import get_settings
+from cnop_app.domain.errors import NotFound
 from cnop_app.observability.metrics import render
 from cnop_app.observability.middleware import RequestContextMiddleware
 from cnop_app.services import health
 
 API_PREFIX = "/api/v1"
+METRICS_RESPONSE = {
+    200: {
+        "description": "Prometheus text exposition format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def create_api() -> FastAPI:
@@ -30,6 +36,9 @@ def create_api() -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Response models render through JSONResponse (json.dumps), not pydantic's JSON writer: asset figures
+        # stay JSON numbers written the way Python writes floats (1.172e-05, not 0.00001172).
+        default_response_class=JSONResponse,
     )
     install_error_handlers(api)
     v1 = APIRouter(prefix=API_PREFIX)
@@ -37,20 +46,27 @@ def create_api() -> FastAPI:
         v1.include_router(module.router)
     api.include_router(v1)
 
-    @api.get("/health", tags=["ops"])
-    def get_health() -> JSONResponse:
-        result = health.report()
-        return JSONResponse(result, status_code=503 if result["status"] == "down" else 200)
+    @api.get(
+        "/health",
+        tags=["ops"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "A component is down"}},
+    )
+    def get_health(response: Response) -> HealthOut:
+        result = HealthOut.of(health.report())
+        if result.status == "down":
+            response.status_code = 503
+        return result
 
-    @api.get("/metrics", tags=["ops"], include_in_schema=False)
+    @api.get("/metrics", tags=["ops"], response_class=PlainTextResponse, responses=METRICS_RESPONSE)
     def get_metrics() -> Response:
         body, content_type = render()
         return Response(body, media_type=content_type)
 
     @api.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def unknown_api_route(path: str, request: Request) -> Any:
+    def unknown_api_route(path: str, request: Request) -> None:
         # Unknown API paths answer JSON 404 instead of falling through to the web frontend.
-        return JSONResponse({"detail": f"Not found: {request.url.path}"}, status_code=404)
+        raise NotFound(f"Not found: {request.url.path}")
 
     api.add_middleware(RequestContextMiddleware, max_body_bytes=get_settings().max_body_bytes)
     return api

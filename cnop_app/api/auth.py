@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from cnop_app.api.deps import client_ip, current_principal
-from cnop_app.domain.errors import AuthenticationFailed, RateLimited
-from cnop_app.observability.metrics import AUTH_EVENTS
+from cnop_app.api.schemas.auth import PasswordChangedOut, ProfileOut, SessionOut, SessionsOut, TokenOut, UserMessageOut
+from cnop_app.api.schemas.common import MessageOut, errors
 from cnop_app.services import auth
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -48,79 +47,53 @@ class PasswordBody(BaseModel):
     new_password: StrictStr
 
 
-@router.post("/register", status_code=201)
-def register(body: RegisterBody, request: Request) -> dict[str, Any]:
+@router.post("/register", status_code=201, response_model=UserMessageOut, responses=errors(409, 413, 422))
+def register(body: RegisterBody, request: Request) -> UserMessageOut:
     profile = auth.register(body.model_dump(), ip=client_ip(request))
-    return {"message": "User registered successfully", "user": profile.as_dict()}
+    return UserMessageOut.of("User registered successfully", profile)
 
 
-@router.post("/login")
-def login(body: LoginBody, request: Request) -> dict[str, Any]:
-    try:
-        token = auth.login(
-            body.username, body.password, user_agent=request.headers.get("user-agent"), ip=client_ip(request)
-        )
-    except (AuthenticationFailed, RateLimited):
-        AUTH_EVENTS.labels("login_failed").inc()
-        raise
-    AUTH_EVENTS.labels("login_ok").inc()
-    return {
-        "access_token": token.access_token,
-        "token_type": "bearer",
-        "expires_in": token.expires_in,
-        "username": token.username,
-        "role": token.role,
-    }
+@router.post("/login", response_model=TokenOut, responses=errors(401, 413, 422, 429))
+def login(body: LoginBody, request: Request) -> TokenOut:
+    user_agent = request.headers.get("user-agent")
+    return TokenOut.of(auth.login(body.username, body.password, user_agent=user_agent, ip=client_ip(request)))
 
 
-@router.post("/logout")
-def logout(request: Request, principal: auth.Principal = Depends(current_principal)) -> dict[str, str]:
+@router.post("/logout", response_model=MessageOut, responses=errors(401))
+def logout(request: Request, principal: auth.Principal = Depends(current_principal)) -> MessageOut:
     auth.logout(principal, ip=client_ip(request))
-    AUTH_EVENTS.labels("logout").inc()
-    return {"message": "Logged out successfully"}
+    return MessageOut(message="Logged out successfully")
 
 
-@router.get("/profile")
-def get_profile(principal: auth.Principal = Depends(current_principal)) -> dict[str, Any]:
-    return auth.get_profile(principal.username).as_dict()
+@router.get("/profile", response_model=ProfileOut, responses=errors(401, 404))
+def get_profile(principal: auth.Principal = Depends(current_principal)) -> ProfileOut:
+    return ProfileOut.of(auth.get_profile(principal.username))
 
 
-@router.put("/profile")
+@router.put("/profile", response_model=UserMessageOut, responses=errors(401, 404, 409, 413, 422))
 def update_profile(
     body: ProfileUpdateBody, request: Request, principal: auth.Principal = Depends(current_principal)
-) -> dict[str, Any]:
+) -> UserMessageOut:
     changes = body.model_dump(exclude_unset=True)
     profile = auth.update_profile(principal.username, changes, ip=client_ip(request))
-    return {"message": "Profile updated successfully", "user": profile.as_dict()}
+    return UserMessageOut.of("Profile updated successfully", profile)
 
 
-@router.post("/password")
+@router.post("/password", response_model=PasswordChangedOut, responses=errors(401, 404, 413, 422))
 def change_password(
     body: PasswordBody, request: Request, principal: auth.Principal = Depends(current_principal)
-) -> dict[str, Any]:
+) -> PasswordChangedOut:
     revoked = auth.change_password(principal, body.current_password, body.new_password, ip=client_ip(request))
-    return {"message": "Password changed successfully", "revoked_sessions": revoked}
+    return PasswordChangedOut(message="Password changed successfully", revoked_sessions=revoked)
 
 
-@router.get("/sessions")
-def sessions(principal: auth.Principal = Depends(current_principal)) -> dict[str, Any]:
+@router.get("/sessions", response_model=SessionsOut, responses=errors(401))
+def sessions(principal: auth.Principal = Depends(current_principal)) -> SessionsOut:
     rows = auth.active_sessions(principal.username)
-    return {
-        "sessions": [
-            {
-                "session_id": r.jti,
-                "issued_at": r.issued_at.isoformat(),
-                "expires_at": r.expires_at.isoformat(),
-                "user_agent": r.user_agent,
-                "ip": r.ip,
-                "current": r.jti == principal.jti,
-            }
-            for r in rows
-        ]
-    }
+    return SessionsOut(sessions=[SessionOut.of(r, principal.jti) for r in rows])
 
 
-@router.delete("/sessions/{session_id}")
-def revoke(session_id: str, request: Request, principal: auth.Principal = Depends(current_principal)) -> dict[str, str]:
+@router.delete("/sessions/{session_id}", response_model=MessageOut, responses=errors(401, 404, 422))
+def revoke(session_id: str, request: Request, principal: auth.Principal = Depends(current_principal)) -> MessageOut:
     auth.revoke_session(principal.username, session_id, ip=client_ip(request))
-    return {"message": "Session revoked"}
+    return MessageOut(message="Session revoked")

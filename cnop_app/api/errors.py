@@ -1,4 +1,4 @@
-"""Map domain errors and framework errors to consistent JSON bodies: {"detail": ...}."""
+"""Map domain and framework errors to one JSON body, {"detail": ...} (`schemas.common.ErrorResponse`)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from decimal import Decimal
 
 from sqlalchemy import delete
 from sqlmodel import Session, select
@@ -17,10 +16,8 @@ from sqlmodel import Session, select
 from cnop_app.db import read_session, write_session
 from cnop_app.domain.cash import available
 from cnop_app.domain.errors import NotFound
-from cnop_app.domain.money import decimal_str, money_str
 from cnop_app.domain.portfolio import percent, value_holding
 from cnop_app.domain.ranges import DEFAULT_RANGE, parse_range
-from cnop_app.domain.trading import PRICE_STEP
 from cnop_app.models import Account, Asset, Holding, PortfolioSnapshot, utcnow
 from cnop_app.services import validation
 
@@ -48,28 +45,6 @@ class HoldingView:
     created_at: datetime
     updated_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "asset_id": self.asset_id,
-            "asset_name": self.name,
-            "image": self.image,
-            "quantity": decimal_str(self.quantity),
-            "held_quantity": decimal_str(self.held_quantity),
-            "available_quantity": decimal_str(self.available_quantity),
-            "average_cost": decimal_str(self.average_cost.quantize(PRICE_STEP, rounding=ROUND_HALF_EVEN)),
-            "cost_basis": money_str(self.cost_basis),
-            "current_price": decimal_str(self.current_price),
-            "market_value": money_str(self.market_value),
-            "total_value": money_str(self.market_value),
-            "unrealized_pnl": money_str(self.unrealized_pnl),
-            "unrealized_pnl_percent": decimal_str(self.unrealized_pnl_percent),
-            "realized_pnl": money_str(self.realized_pnl),
-            "percentage": decimal_str(self.percentage) if self.percentage is not None else "0",
-            "allocation_percent": decimal_str(self.allocation_percent) if self.allocation_percent is not None else "0",
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True)
 class Totals:
@@ -83,36 +58,12 @@ class Totals:
     unrealized_pnl_percent: Decimal | None
     realized_pnl: Decimal
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "cash": money_str(self.cash),
-            "held_cash": money_str(self.held_cash),
-            "available_cash": money_str(self.available_cash),
-            "holdings_value": money_str(self.holdings_value),
-            "cost_basis": money_str(self.cost_basis),
-            "total_equity": money_str(self.total_equity),
-            "unrealized_pnl": money_str(self.unrealized_pnl),
-            "unrealized_pnl_percent": decimal_str(self.unrealized_pnl_percent),
-            "realized_pnl": money_str(self.realized_pnl),
-        }
-
 
 @dataclass(frozen=True)
 class PortfolioView:
     username: str
     holdings: list[HoldingView]
     totals: Totals
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "username": self.username,
-            "assets": [h.as_dict() for h in self.holdings],
-            "asset_count": len(self.holdings),
-            "usd_balance": money_str(self.totals.cash),
-            "total_asset_value": money_str(self.totals.holdings_value),
-            "total_portfolio_value": money_str(self.totals.total_equity),
-            "totals": self.totals.as_dict(),
-        }
 
 
 @dataclass(frozen=True)
@@ -121,14 +72,6 @@ class HistoryPoint:
     cash: Decimal
     holdings_value: Decimal
     total_value: Decimal
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "timestamp": self.at.isoformat(),
-            "cash": money_str(self.cash),
-            "holdings_value": money_str(self.holdings_value),
-            "total_value": money_str(self.total_value),
-        }
 
 
 def _build(session: Session, username: str) -> PortfolioView:

@@ -39,20 +39,6 @@ class Profile:
     created_at: datetime
     updated_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "username": self.username,
-            "email": self.email,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "phone": self.phone,
-            "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else None,
-            "marketing_emails_consent": self.marketing_emails_consent,
-            "role": self.role,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 def to_profile(user: User) -> Profile:
     return Profile(

@@ -14,7 +14,6 @@ Modules: `requests` (validation), `views` (read models), `execution` (fill and r
 lock), `orders` (place, cancel), `queries` (reads), `matcher` (limit fills and expiry).
 """
 
-from cnop_app.domain.paging import MAX_PAGE  # TEMP until api/trading.py imports it from the domain
 from cnop_app.services.trading.matcher import expire_orders, match_limit_orders
 from cnop_app.services.trading.orders import cancel_order, place_order
 from cnop_app.services.trading.queries import get_order, list_asset_transactions, list_open_orders, list_orders
@@ -22,7 +21,6 @@ from cnop_app.services.trading.requests import ORDER_TYPES, STATUSES, OrderReque
 from cnop_app.services.trading.views import FillView, OrderView
 
 __all__ = [
-    "MAX_PAGE",
     "ORDER_TYPES",
     "STATUSES",
     "FillView",

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from cnop_app.domain import trading as rules
 from cnop_app.domain.enums import OrderType
-from cnop_app.domain.money import decimal_str, money_str
 from cnop_app.models import AssetTransaction, Order
 
 
@@ -39,29 +37,6 @@ class OrderView:
     def is_buy(self) -> bool:
         return OrderType(self.order_type).is_buy
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON shape: money as 2-decimal strings, quantities and prices as exact strings."""
-        return {
-            "order_id": self.order_id,
-            "client_order_id": self.client_order_id,
-            "order_type": self.order_type,
-            "asset_id": self.asset_id,
-            "quantity": decimal_str(self.quantity),
-            "price": decimal_str(self.price),
-            "limit_price": decimal_str(self.limit_price),
-            "executed_price": decimal_str(self.executed_price),
-            "status": self.status,
-            "total_amount": money_str(self.total_amount),
-            "fee": money_str(self.fee),
-            "net_amount": money_str(self.net_amount),
-            "held_amount": money_str(self.held_amount),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "reject_reason": self.reject_reason,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
-        }
-
 
 @dataclass(frozen=True)
 class FillView:
@@ -75,20 +50,6 @@ class FillView:
     fee: Decimal
     status: str
     created_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "transaction_id": str(self.id),
-            "order_id": self.order_id,
-            "asset_id": self.asset_id,
-            "transaction_type": self.transaction_type,
-            "quantity": decimal_str(self.quantity),
-            "price": decimal_str(self.price),
-            "total_amount": money_str(self.total_amount),
-            "fee": money_str(self.fee),
-            "status": self.status,
-            "timestamp": self.created_at.isoformat(),
-        }
 
 
 def to_view(order: Order) -> OrderView:
