@@ -6,12 +6,12 @@ from typing import Any
 
 import reflex as rx
 
+from cnop_app.domain.ranges import RANGE_NAMES
+
 
 def range_switcher(value: Any, on_change: Any, size: str = "2") -> rx.Component:
     return rx.segmented_control.root(
-        rx.segmented_control.item("24h", value="24h"),
-        rx.segmented_control.item("7d", value="7d"),
-        rx.segmented_control.item("30d", value="30d"),
+        *[rx.segmented_control.item(name, value=name) for name in RANGE_NAMES],
         value=value,
         on_change=on_change,
         size=size,

@@ -1,4 +1,4 @@
-"""One top bar and page frame for every page (UI.md)."""
+"""One top bar and page frame for every page, and the form and stat pieces they share."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import reflex as rx
 
 from cnop_app.components.market_status import status_badge
 from cnop_app.state.auth import AuthState
+from cnop_app.state.pager import PagerMixin
 
 MAIN_LINKS = (
     ("Market", "/market", False),
@@ -17,6 +18,7 @@ MAIN_LINKS = (
 )
 
 TABULAR = {"font_variant_numeric": "tabular-nums"}
+LABEL_STYLE = {"font_weight": "500", "font_size": "14px"}
 
 
 def nav_link(label: str, href: str) -> rx.Component:
@@ -116,6 +118,11 @@ def page(*children: rx.Component, title: str = "", max_width: str = "1200px") ->
     )
 
 
+def label_for(text: str, input_id: str) -> rx.Component:
+    """A form label tied to its input (`for` = the input id, for screen readers)."""
+    return rx.el.label(text, html_for=input_id, style=LABEL_STYLE)
+
+
 def field(
     label: str,
     name: str,
@@ -134,7 +141,7 @@ def field(
     if auto_complete:
         extra["auto_complete"] = auto_complete
     return rx.vstack(
-        rx.el.label(label, html_for=input_id, style={"font_weight": "500", "font_size": "14px"}),
+        label_for(label, input_id),
         rx.input(
             id=input_id,
             name=name,
@@ -175,19 +182,12 @@ def stat(label: str, value: rx.Var | str, *, id: str = "", hint: rx.Var | str = 
     )
 
 
-def pager(
-    on_prev: rx.EventHandler,
-    on_next: rx.EventHandler,
-    can_prev: rx.Var,
-    can_next: rx.Var,
-    *middle: rx.Component,
-    id_prefix: str = "page",
-) -> rx.Component:
-    """Newer/Older buttons for a newest-first list."""
+def pager(state: type[PagerMixin], *middle: rx.Component, id_prefix: str = "page") -> rx.Component:
+    """Newer/Older buttons for a newest-first list paged by `PagerMixin`."""
     return rx.hstack(
-        rx.button("Newer", on_click=on_prev, disabled=~can_prev, variant="soft", id=f"{id_prefix}-prev"),
+        rx.button("Newer", on_click=state.prev_page, disabled=~state.has_prev, variant="soft", id=f"{id_prefix}-prev"),
         *middle,
-        rx.button("Older", on_click=on_next, disabled=~can_next, variant="soft", id=f"{id_prefix}-next"),
+        rx.button("Older", on_click=state.next_page, disabled=~state.has_more, variant="soft", id=f"{id_prefix}-next"),
         spacing="3",
         align="center",
         justify="end",

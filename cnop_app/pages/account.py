@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import reflex as rx
 
-from cnop_app.components.layout import TABULAR, page, pager, stat
+from cnop_app.components.layout import TABULAR, label_for, page, pager, stat
+from cnop_app.domain.enums import CashMove
 from cnop_app.state.account import AccountState
 
 
-def _cash_form(kind: str, title: str, limit: rx.Var, remaining: rx.Var) -> rx.Component:
-    input_id = f"{kind}-amount"
+def _cash_form(kind: CashMove, limit: rx.Var, remaining: rx.Var) -> rx.Component:
+    name = kind.value  # "deposit" / "withdraw": the form's `kind`, its error key and its element ids
+    title = name.capitalize()
+    input_id = f"{name}-amount"
     return rx.card(
         rx.form(
             rx.vstack(
                 rx.heading(title, size="4"),
-                rx.el.label("Amount (USD)", html_for=input_id, style={"font_weight": "500", "font_size": "14px"}),
+                label_for("Amount (USD)", input_id),
                 rx.input(
                     id=input_id,
                     name="amount",
@@ -24,7 +27,7 @@ def _cash_form(kind: str, title: str, limit: rx.Var, remaining: rx.Var) -> rx.Co
                     width="100%",
                     required=True,
                 ),
-                rx.el.input(type="hidden", name="kind", value=kind),
+                rx.el.input(type="hidden", name="kind", value=name),
                 rx.text(
                     "Daily limit ",
                     limit,
@@ -32,12 +35,12 @@ def _cash_form(kind: str, title: str, limit: rx.Var, remaining: rx.Var) -> rx.Co
                     remaining,
                     size="1",
                     color_scheme="gray",
-                    id=f"{kind}-remaining",
+                    id=f"{name}-remaining",
                 ),
                 rx.cond(
-                    AccountState.cash_errors[kind],
+                    AccountState.cash_errors[name],
                     rx.text(
-                        AccountState.cash_errors[kind], color_scheme="red", size="2", role="alert", id=f"{kind}-error"
+                        AccountState.cash_errors[name], color_scheme="red", size="2", role="alert", id=f"{name}-error"
                     ),
                 ),
                 rx.button(
@@ -45,8 +48,8 @@ def _cash_form(kind: str, title: str, limit: rx.Var, remaining: rx.Var) -> rx.Co
                     type="submit",
                     size="3",
                     width="100%",
-                    id=f"{kind}-submit",
-                    variant="solid" if kind == "deposit" else "outline",
+                    id=f"{name}-submit",
+                    variant="solid" if kind is CashMove.DEPOSIT else "outline",
                 ),
                 spacing="2",
                 width="100%",
@@ -62,11 +65,15 @@ def _confirm_dialog() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(
-                rx.cond(AccountState.pending_kind == "deposit", "Confirm deposit", "Confirm withdrawal")
+                rx.cond(
+                    AccountState.pending_kind == CashMove.DEPOSIT.value,
+                    f"Confirm {CashMove.DEPOSIT.noun.lower()}",
+                    f"Confirm {CashMove.WITHDRAW.noun.lower()}",
+                )
             ),
             rx.alert_dialog.description(
                 rx.cond(
-                    AccountState.pending_kind == "deposit",
+                    AccountState.pending_kind == CashMove.DEPOSIT.value,
                     rx.text("Deposit ", rx.text.strong(AccountState.pending_amount), " into your cash balance?"),
                     rx.text("Withdraw ", rx.text.strong(AccountState.pending_amount), " from your cash balance?"),
                 ),
@@ -149,10 +156,7 @@ def _history() -> rx.Component:
                 ),
             ),
             pager(
-                AccountState.prev_page,
-                AccountState.next_page,
-                AccountState.has_prev,
-                AccountState.has_next,
+                AccountState,
                 rx.text("Page ", AccountState.page + 1, " of ", AccountState.page_count, size="2"),
                 id_prefix="history",
             ),
@@ -180,8 +184,8 @@ def account() -> rx.Component:
                     width="100%",
                 ),
                 rx.grid(
-                    _cash_form("deposit", "Deposit", AccountState.deposit_limit, AccountState.deposit_remaining),
-                    _cash_form("withdraw", "Withdraw", AccountState.withdraw_limit, AccountState.withdraw_remaining),
+                    _cash_form(CashMove.DEPOSIT, AccountState.deposit_limit, AccountState.deposit_remaining),
+                    _cash_form(CashMove.WITHDRAW, AccountState.withdraw_limit, AccountState.withdraw_remaining),
                     columns=rx.breakpoints(initial="1", sm="2"),
                     spacing="4",
                     width="100%",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from cnop_app.components.figures import signed
 from cnop_app.components.layout import TABULAR, field, form_error, page
-from cnop_app.pages.market import signed
 from cnop_app.state.auth import AuthState
 from cnop_app.state.market import LandingState
 

@@ -7,28 +7,9 @@ from typing import Any
 import reflex as rx
 
 from cnop_app.components.charts import area_chart, range_switcher
+from cnop_app.components.figures import direction_colour, signed
 from cnop_app.components.layout import TABULAR, page
 from cnop_app.state.market import AssetState, MarketState
-
-UP, DOWN, FLAT = rx.color("grass", 11), rx.color("tomato", 11), rx.color("gray", 11)
-
-
-def signed(text: Any, direction: Any, **props: Any) -> rx.Component:
-    """A change figure: colour AND arrow, never colour alone."""
-    return rx.hstack(
-        rx.match(
-            direction,
-            ("up", rx.icon("arrow-up-right", size=14)),
-            ("down", rx.icon("arrow-down-right", size=14)),
-            rx.icon("minus", size=14),
-        ),
-        rx.text(text, style=TABULAR),
-        spacing="1",
-        align="center",
-        justify="end",
-        color=rx.match(direction, ("up", UP), ("down", DOWN), FLAT),
-        **props,
-    )
 
 
 def _header(label: str, key: str, align: str = "right") -> rx.Component:
@@ -54,7 +35,7 @@ def _sparkline(row: Any) -> rx.Component:
         rx.recharts.line(
             data_key="v",
             dot=False,
-            stroke=rx.match(row["dir7d"], ("up", UP), ("down", DOWN), FLAT),
+            stroke=direction_colour(row["dir7d"]),
             stroke_width=1.5,
             is_animation_active=False,
         ),

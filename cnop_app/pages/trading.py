@@ -7,9 +7,10 @@ from typing import Any
 import reflex as rx
 
 from cnop_app.components.charts import area_chart, range_switcher
-from cnop_app.components.layout import TABULAR, page, pager, stat
-from cnop_app.pages.market import signed
-from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
+from cnop_app.components.figures import signed
+from cnop_app.components.layout import TABULAR, label_for, page, pager, stat
+from cnop_app.domain.enums import OrderStatus, OrderType
+from cnop_app.state.trading import ANY, DashboardState, OrdersState, PortfolioState, TradeState
 
 SELECT_STYLE = {
     "width": "100%",
@@ -21,14 +22,10 @@ SELECT_STYLE = {
 PIE_COLOURS = ["#3e63dd", "#30a46c", "#f76b15", "#8e4ec6", "#e5484d", "#12a594", "#ffc53d", "#6e56cf", "#8d8d8d"]
 
 
-def _label(text: str, for_id: str) -> rx.Component:
-    return rx.el.label(text, html_for=for_id, style={"font_weight": "500", "font_size": "14px"})
-
-
 def _decimal_input(label: str, input_id: str, value: Any, on_change: Any) -> tuple[rx.Component, rx.Component]:
     """A labelled numeric text input (text, not type=number: exact decimals, no float rounding)."""
     return (
-        _label(label, input_id),
+        label_for(label, input_id),
         rx.input(
             id=input_id,
             value=value,
@@ -63,7 +60,7 @@ def _ticket() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Order ticket", size="4"),
-            _label("Asset", "ticket-asset"),
+            label_for("Asset", "ticket-asset"),
             rx.el.select(
                 rx.foreach(TradeState.assets, lambda a: rx.el.option(a["label"], value=a["id"])),
                 id="ticket-asset",
@@ -92,7 +89,7 @@ def _ticket() -> rx.Component:
                 rx.vstack(
                     *_decimal_input("Limit price (USD)", "ticket-limit", TradeState.limit_input, TradeState.set_limit),
                     _error("price"),
-                    _label("Good until", "ticket-expiry"),
+                    label_for("Good until", "ticket-expiry"),
                     rx.el.select(
                         rx.el.option("Cancelled", value="gtc"),
                         rx.el.option("1 hour", value="1h"),
@@ -305,10 +302,6 @@ def trade() -> rx.Component:
     )
 
 
-def _pnl(text: Any, direction: Any, **props: Any) -> rx.Component:
-    return signed(text, direction, **props)
-
-
 def holdings_table() -> rx.Component:
     return rx.cond(
         PortfolioState.holdings.length() == 0,
@@ -351,7 +344,7 @@ def holdings_table() -> rx.Component:
                             rx.table.cell(h["avg_cost"], text_align="right", style=TABULAR),
                             rx.table.cell(h["price"], text_align="right", style=TABULAR),
                             rx.table.cell(h["value"], text_align="right", style=TABULAR, id="value-" + h["id"].to(str)),
-                            rx.table.cell(_pnl(h["pnl"] + " (" + h["pnl_pct"] + ")", h["pnl_dir"])),
+                            rx.table.cell(signed(h["pnl"] + " (" + h["pnl_pct"] + ")", h["pnl_dir"])),
                             rx.table.cell(h["realized"], text_align="right", style=TABULAR),
                             rx.table.cell(h["allocation"], text_align="right", style=TABULAR),
                             class_name="holding-row",
@@ -415,7 +408,7 @@ def _totals(state: type[PortfolioState] | type[DashboardState]) -> rx.Component:
         rx.card(
             rx.vstack(
                 rx.text("Unrealized P&L", size="2", color_scheme="gray"),
-                _pnl(t["unrealized"] + " (" + t["unrealized_pct"] + ")", t["unrealized_dir"], id="total-pnl"),
+                signed(t["unrealized"] + " (" + t["unrealized_pct"] + ")", t["unrealized_dir"], id="total-pnl"),
                 rx.text("Realized ", t["realized"], size="1", color_scheme="gray"),
                 spacing="1",
             ),
@@ -454,7 +447,7 @@ def portfolio() -> rx.Component:
 
 def _select(options: list[tuple[str, str]], value: Any, on_change: Any, label: str, id: str) -> rx.Component:
     return rx.vstack(
-        _label(label, id),
+        label_for(label, id),
         rx.el.select(
             *[rx.el.option(text, value=v) for v, text in options],
             id=id,
@@ -470,34 +463,21 @@ def orders() -> rx.Component:
     return page(
         rx.hstack(
             _select(
-                [
-                    ("all", "All"),
-                    ("pending", "Pending"),
-                    ("completed", "Completed"),
-                    ("cancelled", "Cancelled"),
-                    ("expired", "Expired"),
-                    ("rejected", "Rejected"),
-                ],
+                [(ANY, "All"), *[(status.value, status.label) for status in OrderStatus]],
                 OrdersState.status_filter,
                 OrdersState.set_status_filter,
                 "Status",
                 "filter-status",
             ),
             _select(
-                [
-                    ("all", "All"),
-                    ("market_buy", "Market buy"),
-                    ("market_sell", "Market sell"),
-                    ("limit_buy", "Limit buy"),
-                    ("limit_sell", "Limit sell"),
-                ],
+                [(ANY, "All"), *[(order_type.value, order_type.label) for order_type in OrderType]],
                 OrdersState.type_filter,
                 OrdersState.set_type_filter,
                 "Type",
                 "filter-type",
             ),
             rx.vstack(
-                _label("Asset", "filter-asset"),
+                label_for("Asset", "filter-asset"),
                 rx.input(
                     id="filter-asset",
                     placeholder="e.g. BTC",
@@ -517,10 +497,7 @@ def orders() -> rx.Component:
             rx.skeleton(height="300px", width="100%"),
             orders_table(OrdersState.orders, empty="No orders match. Place one on the Trade page."),
         ),
-        rx.box(
-            pager(OrdersState.prev_page, OrdersState.next_page, OrdersState.page > 0, OrdersState.has_more),
-            margin_top="1em",
-        ),
+        rx.box(pager(OrdersState), margin_top="1em"),
         title="Orders",
     )
 

@@ -8,15 +8,34 @@ from decimal import Decimal
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.domain.enums import CashMove, values
 from cnop_app.domain.errors import DomainError
 from cnop_app.domain.money import parse_decimal
 from cnop_app.services import accounts
-from cnop_app.state.auth import AuthState
+from cnop_app.services.auth import Principal
+from cnop_app.state.auth import AuthState, signed_in
+from cnop_app.state.pager import PagerMixin
+from cnop_app.state.rows import CashErrors, LedgerRow, one_error
 
 PAGE_SIZE = 20
+CASH_MOVES = values(CashMove)
+PAST_TENSE = {CashMove.DEPOSIT: "Deposited", CashMove.WITHDRAW: "Withdrew"}
 
 
-class AccountState(AuthState):
+def _ledger_row(r: accounts.LedgerView) -> LedgerRow:
+    return LedgerRow(
+        id=r.transaction_id,
+        type=r.transaction_type.replace("_", " "),
+        amount=formatting.usd(r.amount),
+        direction=formatting.direction(r.amount),
+        balance_after=formatting.usd(r.balance_after),
+        description=r.description,
+        when=formatting.relative_time(r.created_at),
+        exact=formatting.utc_exact(r.created_at),
+    )
+
+
+class AccountState(PagerMixin, AuthState):
     loading: bool = True
     balance: str = "—"
     held: str = "—"
@@ -25,12 +44,11 @@ class AccountState(AuthState):
     deposit_remaining: str = ""
     withdraw_limit: str = ""
     withdraw_remaining: str = ""
-    history: list[dict[str, str]] = []
+    history: list[LedgerRow] = []
     total_count: int = 0
-    page: int = 0
-    cash_errors: dict[str, str] = {}
+    cash_errors: CashErrors = {}
     # A confirmation step before money moves: what would happen, with exact amounts.
-    pending_kind: str = ""
+    pending_kind: str = ""  # a CashMove value, or "" when nothing waits for confirmation
     pending_amount: str = ""
     # One key per confirmed request: a double click or a retry cannot move money twice.
     _pending_key: str = ""
@@ -40,15 +58,7 @@ class AccountState(AuthState):
     def page_count(self) -> int:
         return max(1, (self.total_count + PAGE_SIZE - 1) // PAGE_SIZE)
 
-    @rx.var
-    def has_next(self) -> bool:
-        return (self.page + 1) * PAGE_SIZE < self.total_count
-
-    @rx.var
-    def has_prev(self) -> bool:
-        return self.page > 0
-
-    def _refresh(self, username: str) -> None:
+    def _load_page(self, username: str) -> None:
         bal = accounts.get_balance(username)
         allowance = accounts.allowance(username)
         self.balance = formatting.usd(bal.current_balance)
@@ -60,49 +70,18 @@ class AccountState(AuthState):
         self.withdraw_remaining = formatting.usd(allowance.withdraw_remaining)
         rows, total = accounts.list_transactions(username, PAGE_SIZE, self.page * PAGE_SIZE)
         self.total_count = total
-        self.history = [
-            {
-                "id": r.transaction_id,
-                "type": r.transaction_type.replace("_", " "),
-                "amount": formatting.usd(r.amount),
-                "direction": formatting.direction(r.amount),
-                "balance_after": formatting.usd(r.balance_after),
-                "description": r.description,
-                "when": formatting.relative_time(r.created_at),
-                "exact": formatting.utc_exact(r.created_at),
-            }
-            for r in rows
-        ]
+        self.has_more = (self.page + 1) * PAGE_SIZE < total
+        self.history = [_ledger_row(r) for r in rows]
         self.loading = False
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
-        self.page = 0
-        self._refresh(principal.username)
-        return None
+    @signed_in
+    def load(self, principal: Principal) -> None:
+        self._first_page(principal.username)
 
     @rx.event
-    def next_page(self) -> None:
-        principal = self.principal()
-        if principal is not None and self.has_next:
-            self.page += 1
-            self._refresh(principal.username)
-
-    @rx.event
-    def prev_page(self) -> None:
-        principal = self.principal()
-        if principal is not None and self.page > 0:
-            self.page -= 1
-            self._refresh(principal.username)
-
-    @rx.event
-    def export_csv(self) -> rx.event.EventSpec | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def export_csv(self, principal: Principal) -> rx.event.EventSpec:
         return rx.download(data=accounts.ledger_csv(principal.username), filename="cnop-ledger.csv")
 
     @rx.event
@@ -110,12 +89,12 @@ class AccountState(AuthState):
         """Validate and show the confirmation; nothing moves yet."""
         kind = form.get("kind", "")
         self.cash_errors = {}
-        if kind not in ("deposit", "withdraw"):
+        if kind not in CASH_MOVES:
             return
         try:
             amount = accounts.validate_amount(parse_decimal(form.get("amount", ""), "amount"))
         except DomainError as exc:
-            self.cash_errors = {kind: exc.message}
+            self.cash_errors = one_error(CashErrors, kind, exc.message)
             return
         self.pending_kind = kind
         self.pending_amount = formatting.usd(amount)
@@ -129,23 +108,20 @@ class AccountState(AuthState):
         self._pending_key = ""
 
     @rx.event
-    def confirm(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def confirm(self, principal: Principal) -> rx.event.EventSpec | None:
         kind, key = self.pending_kind, self._pending_key
-        if kind not in ("deposit", "withdraw") or not key:
+        if kind not in CASH_MOVES or not key:
             return None
-        move = accounts.deposit if kind == "deposit" else accounts.withdraw
+        move = CashMove(kind)
+        do_move = accounts.deposit if move is CashMove.DEPOSIT else accounts.withdraw
         try:
-            result = move(principal.username, Decimal(self._pending_amount_exact), key)
+            result = do_move(principal.username, Decimal(self._pending_amount_exact), key)
         except DomainError as exc:
-            self.cash_errors = {kind: exc.message}
+            self.cash_errors = one_error(CashErrors, kind, exc.message)
             self.pending_kind = ""
             return None
         self.pending_kind = ""
         self._pending_key = ""
-        self.page = 0
-        self._refresh(principal.username)
-        verb = "Deposited" if kind == "deposit" else "Withdrew"
-        return rx.toast.success(f"{verb} {formatting.usd(Decimal(result.amount))}")
+        self._first_page(principal.username)
+        return rx.toast.success(f"{PAST_TENSE[move]} {formatting.usd(Decimal(result.amount))}")

@@ -1,4 +1,4 @@
-"""Push new prices to every open browser of this worker (notes/live-updates.md, pattern B).
+"""Push new prices to every open browser of this worker (see docs/architecture.md).
 
 After each refresh the scheduler awaits `push_prices()`: for every connected client token, the
 client's live states (market table, asset page, portfolio, trade ticket...) recompute from the
@@ -22,7 +22,7 @@ PUSH_CONCURRENCY = 32
 
 
 def register_live_state(cls: type[rx.State]) -> None:
-    """`cls` must define `on_prices(self) -> list[EventSpec] | None`: it updates the state when the
+    """`cls` must define `_on_prices(self) -> list[EventSpec] | None`: it updates the state when the
     client is showing it, and may return frontend events (toasts) for that client."""
     if cls not in _live_states:
         _live_states.append(cls)
@@ -34,7 +34,7 @@ async def _push_one(app: rx.App, token: str, gate: asyncio.Semaphore) -> None:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=_live_states[0])) as root:
             for cls in _live_states:
                 state = await root.get_state(cls)
-                events.extend(state.on_prices() or [])  # type: ignore[attr-defined]
+                events.extend(state._on_prices() or [])  # type: ignore[attr-defined]
         # Frontend events (toasts for limit fills) go out after the state delta.
         if events and app.event_namespace is not None:
             await app.event_namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), token)

@@ -15,9 +15,11 @@ import reflex as rx
 
 from cnop_app import formatting
 from cnop_app.domain.errors import DomainError
+from cnop_app.domain.ranges import is_range
+from cnop_app.domain.timeutil import parse_iso
 from cnop_app.services import activity, market
-from cnop_app.services.coingecko import parse_iso
 from cnop_app.state.auth import AuthState
+from cnop_app.state.rows import AssetDetail, MarketRow, MarketStatus, PricePoint, SparkPoint
 
 SORT_KEYS = ("rank", "name", "price", "change24", "change7d", "mcap", "volume")
 SPARK_POINTS = 42
@@ -27,35 +29,37 @@ def _num(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _spark(values: list[Any]) -> list[dict[str, Any]]:
+def _spark(values: list[Any]) -> list[SparkPoint]:
     if not values:
         return []
     step = max(1, len(values) // SPARK_POINTS)
     # Chart coordinates are display data; the exact prices stay Decimal in the services.
-    return [{"v": float(v)} for v in values[::step]]
+    return [SparkPoint(v=float(v)) for v in values[::step]]
 
 
-def _row(a: dict[str, Any]) -> dict[str, Any]:
+def _row(a: dict[str, Any]) -> MarketRow:
     change24 = _num(a.get("price_change_percentage_24h"))
     change7d = _num(a.get("price_change_percentage_7d"))
-    return {
-        "id": a["asset_id"],
-        "name": a["name"],
-        "image": a.get("image") or "",
-        "rank": str(a.get("market_cap_rank") or "—"),
-        "price": formatting.usd(_num(a.get("price_usd"))),
-        "change24": formatting.percent(change24),
-        "dir24": formatting.direction(change24),
-        "change7d": formatting.percent(change7d),
-        "dir7d": formatting.direction(change7d),
-        "mcap": formatting.usd_compact(_num(a.get("market_cap"))),
-        "mcap_exact": formatting.usd(_num(a.get("market_cap"))),
-        "volume": formatting.usd_compact(_num(a.get("total_volume_24h"))),
-        "volume_exact": formatting.usd(_num(a.get("total_volume_24h"))),
-        "spark": _spark(a.get("sparkline_7d") or []),
-        "stale": "yes" if a.get("stale") else "",
-        "active": "yes" if a.get("is_active") else "",
-    }
+    return MarketRow(
+        id=a["asset_id"],
+        name=a["name"],
+        image=a.get("image") or "",
+        rank=str(a.get("market_cap_rank") or "—"),
+        price=formatting.usd(_num(a.get("price_usd"))),
+        change24=formatting.percent(change24),
+        dir24=formatting.direction(change24),
+        change7d=formatting.percent(change7d),
+        dir7d=formatting.direction(change7d),
+        mcap=formatting.usd_compact(_num(a.get("market_cap"))),
+        mcap_exact=formatting.usd(_num(a.get("market_cap"))),
+        volume=formatting.usd_compact(_num(a.get("total_volume_24h"))),
+        volume_exact=formatting.usd(_num(a.get("total_volume_24h"))),
+        spark=_spark(a.get("sparkline_7d") or []),
+        stale="yes" if a.get("stale") else "",
+        active="yes" if a.get("is_active") else "",
+        flash="",
+        key=a["asset_id"],
+    )
 
 
 def _sort_value(a: dict[str, Any], key: str) -> Any:
@@ -73,7 +77,7 @@ def _sort_value(a: dict[str, Any], key: str) -> Any:
     return Decimal(str(value)) if value is not None else None
 
 
-def _status_view() -> dict[str, str]:
+def _status_view() -> MarketStatus:
     status = market.market_status()
     from_time = parse_iso(status.get("as_of"))
     source = status["source"]
@@ -85,13 +89,13 @@ def _status_view() -> dict[str, str]:
         label, colour = "simulated · live", "blue"
     else:
         label, colour = "live", "green"
-    return {
-        "label": label,
-        "colour": colour,
-        "as_of": formatting.relative_time(from_time),
-        "as_of_exact": formatting.utc_exact(from_time),
-        "breaker": status["breaker"]["state"],
-    }
+    return MarketStatus(
+        label=label,
+        colour=colour,
+        as_of=formatting.relative_time(from_time),
+        as_of_exact=formatting.utc_exact(from_time),
+        breaker=status["breaker"]["state"],
+    )
 
 
 class _Snapshot:
@@ -108,8 +112,8 @@ class _Snapshot:
         self.version: int | None = None
         self.checked = 0.0
         self.raw: list[dict[str, Any]] = []
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.status: dict[str, str] = {}
+        self.rows: dict[str, MarketRow] = {}
+        self.status = MarketStatus(label="", colour="gray", as_of="", as_of_exact="", breaker="")
 
     def _refresh_locked(self) -> None:
         now = time.monotonic()
@@ -123,12 +127,12 @@ class _Snapshot:
         self.status = _status_view()  # its "as of … ago" text ages even without a new version
         self.checked = now
 
-    def get(self) -> tuple[int, list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    def get(self) -> tuple[int, list[dict[str, Any]], dict[str, MarketRow]]:
         with self.lock:
             self._refresh_locked()
             return self.version or 0, self.raw, self.rows
 
-    def get_status(self) -> dict[str, str]:
+    def get_status(self) -> MarketStatus:
         with self.lock:
             self._refresh_locked()
             return self.status
@@ -138,6 +142,11 @@ class _Snapshot:
         with self.lock:
             self.checked = 0.0
 
+    def clear(self) -> None:
+        """Forget everything (tests switching databases, whose market versions can be equal)."""
+        with self.lock:
+            self.version, self.checked, self.raw, self.rows = None, 0.0, [], {}
+
 
 snapshot = _Snapshot()
 
@@ -145,7 +154,7 @@ snapshot = _Snapshot()
 class MarketState(AuthState):
     """The market table. `live` marks clients that receive pushed prices."""
 
-    rows: list[dict[str, Any]] = []
+    rows: list[MarketRow] = []
     search: str = ""
     sort_key: str = "rank"
     sort_desc: bool = False
@@ -172,7 +181,7 @@ class MarketState(AuthState):
             known = set(self._order)
             self._order = self._order + [a["asset_id"] for a in raw if a["asset_id"] not in known]
         needle = self.search.strip().lower()
-        rows = []
+        rows: list[MarketRow] = []
         for asset_id in self._order:
             row = formatted.get(asset_id)
             if row is None:
@@ -184,15 +193,16 @@ class MarketState(AuthState):
             rows.append({**row, "flash": flash, "key": f"{asset_id}-{version}" if flash else asset_id})
         self.rows = rows
         self.version = version
-        status = snapshot.get_status()
+        self._show_status(snapshot.get_status())
+        self.loading = False
+
+    def _show_status(self, status: MarketStatus) -> None:
         self.status_label, self.status_colour = status["label"], status["colour"]
         self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
-        self.loading = False
 
     @rx.event
     def load(self) -> None:
-        if self.token:
-            self.principal()
+        self._identify()
         activity.record_ui_event("page_view", self.username or None)
         self.live = True
         self.error = ""
@@ -204,9 +214,7 @@ class MarketState(AuthState):
 
     @rx.event
     def load_status(self) -> None:
-        status = snapshot.get_status()
-        self.status_label, self.status_colour = status["label"], status["colour"]
-        self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
+        self._show_status(snapshot.get_status())
 
     @rx.event
     def set_search(self, value: str) -> None:
@@ -223,7 +231,7 @@ class MarketState(AuthState):
             self.sort_key, self.sort_desc = key, key not in ("rank", "name")
         self._apply(resort=True)
 
-    def on_prices(self) -> None:
+    def _on_prices(self) -> None:
         """Called by the live push after a refresh (not an event: the browser cannot trigger it)."""
         if self.live:
             self._apply(resort=False)
@@ -237,8 +245,8 @@ class AssetState(AuthState):
     current_id: str = ""
     found: bool = True
     loading: bool = True
-    detail: dict[str, str] = {}
-    chart: list[dict[str, Any]] = []
+    detail: AssetDetail = {}
+    chart: list[PricePoint] = []
     chart_range: str = "7d"
     chart_change: str = ""
     chart_dir: str = "flat"
@@ -247,40 +255,39 @@ class AssetState(AuthState):
     def _fill(self) -> None:
         data = market.get_asset(self.current_id)
         change24 = _num(data.get("price_change_percentage_24h"))
-        fields = {
-            "name": data["name"],
-            "image": data.get("image") or "",
-            "rank": str(data.get("market_cap_rank") or "—"),
-            "price": formatting.usd(_num(data.get("price_usd"))),
-            "change24": formatting.percent(change24),
-            "dir24": formatting.direction(change24),
-            "change_abs24": formatting.usd(_num(data.get("price_change_24h"))),
-            "change7d": formatting.percent(_num(data.get("price_change_percentage_7d"))),
-            "change30d": formatting.percent(_num(data.get("price_change_percentage_30d"))),
-            "high24": formatting.usd(_num(data.get("high_24h"))),
-            "low24": formatting.usd(_num(data.get("low_24h"))),
-            "mcap": formatting.usd(_num(data.get("market_cap"))),
-            "volume": formatting.usd(_num(data.get("total_volume_24h"))),
-            "circulating": formatting.quantity(_num(data.get("circulating_supply"))),
-            "total_supply": formatting.quantity(_num(data.get("total_supply"))),
-            "max_supply": formatting.quantity(_num(data.get("max_supply"))),
-            "ath": formatting.usd(_num(data.get("ath"))),
-            "ath_change": formatting.percent(_num(data.get("ath_change_percentage"))),
-            "ath_date": (data.get("ath_date") or "—")[:10],
-            "atl": formatting.usd(_num(data.get("atl"))),
-            "atl_change": formatting.percent(_num(data.get("atl_change_percentage"))),
-            "atl_date": (data.get("atl_date") or "—")[:10],
-            "status": data.get("availability_status", "unavailable"),
-            "last_updated": formatting.relative_time(parse_iso(data.get("last_updated"))),
-            "stale": "yes" if data.get("stale") else "",
-            "description": data.get("description") or "",
-        }
-        self.detail = fields
+        self.detail = AssetDetail(
+            name=data["name"],
+            image=data.get("image") or "",
+            rank=str(data.get("market_cap_rank") or "—"),
+            price=formatting.usd(_num(data.get("price_usd"))),
+            change24=formatting.percent(change24),
+            dir24=formatting.direction(change24),
+            change_abs24=formatting.usd(_num(data.get("price_change_24h"))),
+            change7d=formatting.percent(_num(data.get("price_change_percentage_7d"))),
+            change30d=formatting.percent(_num(data.get("price_change_percentage_30d"))),
+            high24=formatting.usd(_num(data.get("high_24h"))),
+            low24=formatting.usd(_num(data.get("low_24h"))),
+            mcap=formatting.usd(_num(data.get("market_cap"))),
+            volume=formatting.usd(_num(data.get("total_volume_24h"))),
+            circulating=formatting.quantity(_num(data.get("circulating_supply"))),
+            total_supply=formatting.quantity(_num(data.get("total_supply"))),
+            max_supply=formatting.quantity(_num(data.get("max_supply"))),
+            ath=formatting.usd(_num(data.get("ath"))),
+            ath_change=formatting.percent(_num(data.get("ath_change_percentage"))),
+            ath_date=(data.get("ath_date") or "—")[:10],
+            atl=formatting.usd(_num(data.get("atl"))),
+            atl_change=formatting.percent(_num(data.get("atl_change_percentage"))),
+            atl_date=(data.get("atl_date") or "—")[:10],
+            status=data.get("availability_status", "unavailable"),
+            last_updated=formatting.relative_time(parse_iso(data.get("last_updated"))),
+            stale="yes" if data.get("stale") else "",
+            description=data.get("description") or "",
+        )
         history = market.asset_history(self.current_id, self.chart_range)
         points = history["points"]
         # Chart coordinates are display data; labels are formatted here once.
         self.chart = [
-            {"t": p["at"][5:16].replace("T", " "), "price": float(p["price"]), "label": formatting.usd(p["price"])}
+            PricePoint(t=p["at"][5:16].replace("T", " "), price=float(p["price"]), label=formatting.usd(p["price"]))
             for p in points
         ]
         change = history.get("change_percentage")
@@ -290,8 +297,7 @@ class AssetState(AuthState):
 
     @rx.event
     def load(self) -> None:
-        if self.token:
-            self.principal()
+        self._identify()
         # /market/<asset_id>: read from the URL path (the browser cannot set backend vars).
         segments = [part for part in (self.router.url.path or "").split("/") if part]
         self.current_id = segments[-1].upper()[:10] if len(segments) >= 2 else ""
@@ -307,14 +313,14 @@ class AssetState(AuthState):
 
     @rx.event
     def set_range(self, value: str | list[str]) -> None:
-        if isinstance(value, str) and value in ("24h", "7d", "30d"):
-            self.chart_range = value
+        if is_range(value):
+            self.chart_range = str(value)
             try:
                 self._fill()
             except DomainError:
                 self.found = False
 
-    def on_prices(self) -> None:
+    def _on_prices(self) -> None:
         if self.live and self.found and self.current_id:
             try:
                 self._fill()
@@ -322,7 +328,7 @@ class AssetState(AuthState):
                 self.found = False
 
 
-def top_movers(count: int = 6) -> list[dict[str, Any]]:
+def top_movers(count: int = 6) -> list[MarketRow]:
     """The assets that moved most in 24h (either way), formatted as market rows."""
     _, raw, formatted = snapshot.get()
     ranked = [a for a in raw if a.get("price_change_percentage_24h") is not None and a.get("is_active")]
@@ -333,16 +339,15 @@ def top_movers(count: int = 6) -> list[dict[str, Any]]:
 class LandingState(AuthState):
     """Live top movers on the landing page."""
 
-    movers: list[dict[str, Any]] = []
+    movers: list[MarketRow] = []
     live: bool = False
 
     @rx.event
     def load(self) -> None:
-        if self.token:
-            self.principal()
+        self._identify()
         self.movers = top_movers()
         self.live = True
 
-    def on_prices(self) -> None:
+    def _on_prices(self) -> None:
         if self.live:
             self.movers = top_movers()

@@ -7,7 +7,9 @@ import reflex as rx
 from cnop_app import formatting
 from cnop_app.domain.errors import DomainError
 from cnop_app.services import auth
-from cnop_app.state.auth import AuthState
+from cnop_app.services.auth import Principal
+from cnop_app.state.auth import FORM_CHECKED, AuthState, signed_in
+from cnop_app.state.rows import PasswordErrors, ProfileErrors, SessionRow, error_for
 
 
 class ProfileState(AuthState):
@@ -19,12 +21,12 @@ class ProfileState(AuthState):
     date_of_birth: str = ""
     marketing_emails_consent: bool = False
     member_since: str = ""
-    profile_errors: dict[str, str] = {}
-    password_errors: dict[str, str] = {}
-    sessions: list[dict[str, str]] = []
+    profile_errors: ProfileErrors = {}
+    password_errors: PasswordErrors = {}
+    sessions: list[SessionRow] = []
 
-    def _fill(self, username: str, jti: str) -> None:
-        profile = auth.get_profile(username)
+    def _fill(self, principal: Principal) -> None:
+        profile = auth.get_profile(principal.username)
         self.email = profile.email
         self.first_name = profile.first_name
         self.last_name = profile.last_name
@@ -33,33 +35,28 @@ class ProfileState(AuthState):
         self.marketing_emails_consent = profile.marketing_emails_consent
         self.member_since = formatting.utc_exact(profile.created_at)
         self.sessions = [
-            {
-                "id": s.jti,
-                "issued": formatting.relative_time(s.issued_at),
-                "exact": formatting.utc_exact(s.issued_at),
-                "agent": (s.user_agent or "unknown client")[:80],
-                "ip": s.ip or "—",
-                "current": "yes" if s.jti == jti else "",
-            }
-            for s in auth.active_sessions(username)
+            SessionRow(
+                id=s.jti,
+                issued=formatting.relative_time(s.issued_at),
+                exact=formatting.utc_exact(s.issued_at),
+                agent=(s.user_agent or "unknown client")[:80],
+                ip=s.ip or "—",
+                current="yes" if s.jti == principal.jti else "",
+            )
+            for s in auth.active_sessions(principal.username)
         ]
         self.loading = False
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def load(self, principal: Principal) -> None:
         self.profile_errors = {}
         self.password_errors = {}
-        self._fill(principal.username, principal.jti)
-        return None
+        self._fill(principal)
 
     @rx.event
-    def save_profile(self, form: dict) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def save_profile(self, principal: Principal, form: dict) -> rx.event.EventSpec | None:
         self.profile_errors = {}
         changes = {
             "email": form.get("email", ""),
@@ -67,21 +64,19 @@ class ProfileState(AuthState):
             "last_name": form.get("last_name", ""),
             "phone": form.get("phone") or None,
             "date_of_birth": form.get("date_of_birth") or None,
-            "marketing_emails_consent": form.get("marketing_emails_consent") in ("on", True, "true"),
+            "marketing_emails_consent": form.get("marketing_emails_consent") in FORM_CHECKED,
         }
         try:
-            auth.update_profile(principal.username, changes, ip=self.router.session.client_ip or None)
+            auth.update_profile(principal.username, changes, ip=self._client_ip())
         except DomainError as exc:
-            self.profile_errors = {exc.field or "form": exc.message}
+            self.profile_errors = error_for(ProfileErrors, exc)
             return None
-        self._fill(principal.username, principal.jti)
+        self._fill(principal)
         return rx.toast.success("Profile saved")
 
     @rx.event
-    def change_password(self, form: dict) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def change_password(self, principal: Principal, form: dict) -> rx.event.EventSpec | None:
         self.password_errors = {}
         if form.get("new_password", "") != form.get("confirm_password", ""):
             self.password_errors = {"confirm_password": "Passwords do not match"}
@@ -91,24 +86,22 @@ class ProfileState(AuthState):
                 principal,
                 form.get("current_password", ""),
                 form.get("new_password", ""),
-                ip=self.router.session.client_ip or None,
+                ip=self._client_ip(),
             )
         except DomainError as exc:
-            self.password_errors = {exc.field or "form": exc.message}
+            self.password_errors = error_for(PasswordErrors, exc)
             return None
-        self._fill(principal.username, principal.jti)
+        self._fill(principal)
         return rx.toast.success(f"Password changed; {revoked} other session(s) signed out")
 
     @rx.event
-    def revoke(self, session_id: str) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def revoke(self, principal: Principal, session_id: str) -> rx.event.EventSpec | rx.event.EventHandler:
         try:
             auth.revoke_session(principal.username, session_id)
         except DomainError as exc:
             return rx.toast.error(exc.message)
         if session_id == principal.jti:
             return AuthState.logout
-        self._fill(principal.username, principal.jti)
+        self._fill(principal)
         return rx.toast.success("Session signed out")

@@ -4,44 +4,68 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.config import get_settings
+from cnop_app.domain import trading as rules
+from cnop_app.domain.enums import OrderStatus, OrderType, values
 from cnop_app.domain.errors import DomainError
+from cnop_app.domain.ranges import DEFAULT_RANGE, is_range
 from cnop_app.services import accounts, activity, market, portfolio, trading
-from cnop_app.state.auth import AuthState
+from cnop_app.services.auth import Principal
+from cnop_app.state.auth import AuthState, signed_in
 from cnop_app.state.market import snapshot, top_movers
+from cnop_app.state.pager import PagerMixin
+from cnop_app.state.rows import (
+    AllocationSlice,
+    AssetOption,
+    HoldingRow,
+    MarketRow,
+    OrderRow,
+    PortfolioTotals,
+    TicketErrors,
+    TicketPreview,
+    ValuePoint,
+    error_for,
+)
 
+# The ticket's toggles; together they name an OrderType (`OrderType.of(kind, side)`).
+SIDES = ("buy", "sell")
+KINDS = ("market", "limit")
+AMOUNT_MODES = ("quantity", "usd")
 EXPIRIES = {"gtc": None, "1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
-ORDER_LABELS = {
-    "market_buy": "Market buy",
-    "market_sell": "Market sell",
-    "limit_buy": "Limit buy",
-    "limit_sell": "Limit sell",
+STATUS_COLOURS: dict[str, str] = {
+    OrderStatus.PENDING: "amber",
+    OrderStatus.COMPLETED: "green",
+    OrderStatus.CANCELLED: "gray",
+    OrderStatus.EXPIRED: "gray",
+    OrderStatus.REJECTED: "red",
 }
-STATUS_COLOURS = {"pending": "amber", "completed": "green", "cancelled": "gray", "expired": "gray", "rejected": "red"}
+ANY = "all"  # the filters' "no filter" choice
+ORDERS_PAGE_SIZE = 25
 
 
-def _order_row(o: trading.OrderView) -> dict[str, str]:
-    return {
-        "id": o.order_id,
-        "short_id": o.order_id[:8],
-        "type": ORDER_LABELS.get(o.order_type, o.order_type),
-        "side": "buy" if o.is_buy else "sell",
-        "asset": o.asset_id,
-        "quantity": formatting.quantity(o.quantity),
-        "price": formatting.usd(o.price) if o.price is not None else "market",
-        "total": formatting.usd(o.net_amount),
-        "fee": formatting.usd(o.fee),
-        "status": o.status,
-        "status_colour": STATUS_COLOURS.get(o.status, "gray"),
-        "when": formatting.relative_time(o.created_at),
-        "exact": formatting.utc_exact(o.created_at),
-        "expires": formatting.utc_exact(o.expires_at) if o.expires_at else "until cancelled",
-    }
+def _order_row(o: trading.OrderView) -> OrderRow:
+    return OrderRow(
+        id=o.order_id,
+        short_id=o.order_id[:8],
+        type=OrderType(o.order_type).label,
+        side="buy" if o.is_buy else "sell",
+        asset=o.asset_id,
+        quantity=formatting.quantity(o.quantity),
+        price=formatting.usd(o.price) if o.price is not None else "market",
+        total=formatting.usd(o.net_amount),
+        fee=formatting.usd(o.fee),
+        status=o.status,
+        status_colour=STATUS_COLOURS.get(o.status, "gray"),
+        when=formatting.relative_time(o.created_at),
+        exact=formatting.utc_exact(o.created_at),
+        expires=formatting.utc_exact(o.expires_at) if o.expires_at else "until cancelled",
+    )
 
 
 def _dec(text: str) -> Decimal | None:
@@ -55,7 +79,7 @@ def _dec(text: str) -> Decimal | None:
 class TradeState(AuthState):
     """The order ticket with a live preview, a confirmation step and the open orders."""
 
-    assets: list[dict[str, str]] = []
+    assets: list[AssetOption] = []
     asset_id: str = "BTC"
     side: str = "buy"
     kind: str = "market"
@@ -64,11 +88,11 @@ class TradeState(AuthState):
     usd_input: str = ""
     limit_input: str = ""
     expiry: str = "gtc"
-    preview: dict[str, str] = {}
-    ticket_errors: dict[str, str] = {}
+    preview: TicketPreview = {}
+    ticket_errors: TicketErrors = {}
     confirming: bool = False
     submitting: bool = False
-    open_orders: list[dict[str, str]] = []
+    open_orders: list[OrderRow] = []
     notice: str = ""
     live: bool = False
     loading: bool = True
@@ -77,30 +101,33 @@ class TradeState(AuthState):
 
     # ---- helpers
 
+    def _order_type(self) -> OrderType:
+        return OrderType.of(self.kind, self.side)
+
     def _quantity(self, price: Decimal | None) -> Decimal | None:
         if self.amount_mode == "usd":
             usd = _dec(self.usd_input)
             if usd is None or price is None or price <= 0:
                 return None
-            # Spend at most the amount typed: round the quantity down to 8 decimals.
-            return (usd / price).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+            return rules.quantity_for_usd(usd, price)
         return _dec(self.quantity_input)
 
     def _update_preview(self, username: str | None) -> None:
+        """What the order would cost or pay now: the service's own fill arithmetic (`rules.quote`)."""
         price_now = market.latest_price(self.asset_id)
         price = _dec(self.limit_input) if self.kind == "limit" else price_now
         quantity = self._quantity(price)
-        view: dict[str, str] = {
-            "market_price": formatting.usd(price_now),
-            "price": formatting.usd(price) if price else "—",
-            "quantity": formatting.quantity(quantity) if quantity else "—",
-            "gross": "—",
-            "fee": "—",
-            "total": "—",
-            "cash_after": "—",
-            "qty_after": "—",
-            "ready": "",
-        }
+        view = TicketPreview(
+            market_price=formatting.usd(price_now),
+            price=formatting.usd(price) if price else "—",
+            quantity=formatting.quantity(quantity) if quantity else "—",
+            gross="—",
+            fee="—",
+            total="—",
+            cash_after="—",
+            qty_after="—",
+            ready="",
+        )
         if username:
             balance = accounts.get_balance(username)
             try:
@@ -109,16 +136,14 @@ class TradeState(AuthState):
                 holding = Decimal(0)
             view["cash"] = formatting.usd(balance.available)
             view["holding"] = formatting.quantity(holding)
-            if price and quantity and quantity > 0:
-                value_of = trading.buy_gross if self.side == "buy" else trading.sell_gross
-                gross = value_of(quantity, price)
-                fee = trading.fee_for(gross)
-                total = gross + fee if self.side == "buy" else gross - fee
-                view.update(gross=formatting.usd(gross), fee=formatting.usd(fee), total=formatting.usd(total))
-                cash_after = balance.available - total if self.side == "buy" else balance.available + total
-                qty_after = holding + quantity if self.side == "buy" else holding - quantity
-                view["cash_after"] = formatting.usd(cash_after)
-                view["qty_after"] = formatting.quantity(qty_after)
+            if price and price > 0 and quantity and quantity > 0:
+                is_buy = self._order_type().is_buy
+                fill = rules.quote(is_buy, quantity, price, get_settings().fee_bps)
+                view["gross"] = formatting.usd(fill.gross)
+                view["fee"] = formatting.usd(fill.fee)
+                view["total"] = formatting.usd(fill.net)
+                view["cash_after"] = formatting.usd(balance.available + fill.cash_delta)
+                view["qty_after"] = formatting.quantity(holding + quantity if is_buy else holding - quantity)
                 view["ready"] = "yes"
         self.preview = view
 
@@ -126,7 +151,7 @@ class TradeState(AuthState):
         price = market.latest_price(self.asset_id) if self.kind == "market" else _dec(self.limit_input)
         quantity = self._quantity(price)
         data: dict[str, Any] = {
-            "order_type": f"{self.kind}_{self.side}",
+            "order_type": self._order_type().value,
             "asset_id": self.asset_id,
             "quantity": format(quantity, "f") if quantity is not None else self.quantity_input,
         }
@@ -142,17 +167,18 @@ class TradeState(AuthState):
         self.open_orders = [_order_row(o) for o in rows]
         self._pending_ids = [o.order_id for o in rows]
 
+    def _refused(self, exc: DomainError) -> None:
+        self.ticket_errors = error_for(TicketErrors, exc)
+
     # ---- events
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def load(self, principal: Principal) -> None:
         activity.record_ui_event("page_view", principal.username)
         _, raw, _ = snapshot.get()
         self.assets = [
-            {"id": a["asset_id"], "label": f"{a['name']} ({a['asset_id']})"} for a in raw if a.get("is_active")
+            AssetOption(id=a["asset_id"], label=f"{a['name']} ({a['asset_id']})") for a in raw if a.get("is_active")
         ]
         params = self.router.url.query_parameters
         wanted = str(params.get("asset", "") or "").upper()
@@ -160,7 +186,7 @@ class TradeState(AuthState):
             self.asset_id = wanted
         elif not any(a["id"] == self.asset_id for a in self.assets) and self.assets:
             self.asset_id = self.assets[0]["id"]
-        if params.get("side") in ("buy", "sell"):
+        if params.get("side") in SIDES:
             self.side = str(params.get("side"))
         self.ticket_errors = {}
         self.notice = ""
@@ -169,14 +195,14 @@ class TradeState(AuthState):
         self._update_preview(principal.username)
         self.live = True
         self.loading = False
-        return None
 
     def _set(self, name: str, value: str, allowed: tuple[str, ...] | None = None) -> None:
+        # Typing in the ticket needs no sign-in: without one the preview just leaves out the account.
         if allowed is not None and value not in allowed:
             return
         setattr(self, name, value[:32])
         self.ticket_errors = {}
-        principal = self.principal()
+        principal = self._principal()
         self._update_preview(principal.username if principal else None)
 
     @rx.event
@@ -186,15 +212,15 @@ class TradeState(AuthState):
 
     @rx.event
     def set_side(self, value: str | list[str]) -> None:
-        self._set("side", str(value), ("buy", "sell"))
+        self._set("side", str(value), SIDES)
 
     @rx.event
     def set_kind(self, value: str | list[str]) -> None:
-        self._set("kind", str(value), ("market", "limit"))
+        self._set("kind", str(value), KINDS)
 
     @rx.event
     def set_amount_mode(self, value: str | list[str]) -> None:
-        self._set("amount_mode", str(value), ("quantity", "usd"))
+        self._set("amount_mode", str(value), AMOUNT_MODES)
 
     @rx.event
     def set_quantity(self, value: str) -> None:
@@ -213,24 +239,21 @@ class TradeState(AuthState):
         self._set("expiry", value, tuple(EXPIRIES))
 
     @rx.event
-    def review(self) -> rx.event.EventSpec | None:
+    @signed_in
+    def review(self, principal: Principal) -> None:
         """Validate exactly as the API would; open the confirmation with the exact amounts."""
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
         self.ticket_errors = {}
         try:
             trading.parse_order_request(self._order_data())
         except DomainError as exc:
-            self.ticket_errors = {exc.field or "form": exc.message}
-            return None
+            self._refused(exc)
+            return
         self._update_preview(principal.username)
         if self.preview.get("ready") != "yes":
             self.ticket_errors = {"form": "Enter a quantity and price to see the order total."}
-            return None
+            return
         self._pending_key = uuid.uuid4().hex
         self.confirming = True
-        return None
 
     @rx.event
     def cancel_review(self) -> None:
@@ -238,10 +261,8 @@ class TradeState(AuthState):
         self._pending_key = ""
 
     @rx.event
-    def confirm(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def confirm(self, principal: Principal) -> rx.event.EventSpec | None:
         if not self.confirming or not self._pending_key or self.submitting:
             return None
         self.submitting = True
@@ -249,7 +270,7 @@ class TradeState(AuthState):
             # The key makes a double click or a retried request place one order, not two.
             order = trading.place_order(principal.username, self._order_data(), self._pending_key)
         except DomainError as exc:
-            self.ticket_errors = {exc.field or "form": exc.message}
+            self._refused(exc)
             self.confirming = False
             self.submitting = False
             return None
@@ -261,19 +282,16 @@ class TradeState(AuthState):
         self.usd_input = ""
         self._load_orders(principal.username)
         self._update_preview(principal.username)
-        verb = "Bought" if order.is_buy else "Sold"
-        if order.status == "completed":
-            message = f"{verb} {formatting.quantity(order.quantity)} {order.asset_id} at {formatting.usd(order.price)}"
-        else:
-            message = f"{ORDER_LABELS[order.order_type]} order placed for {formatting.quantity(order.quantity)} "
-            message += f"{order.asset_id} at {formatting.usd(order.limit_price)}"
-        return rx.toast.success(message)
+        amount = f"{formatting.quantity(order.quantity)} {order.asset_id}"
+        if order.status == OrderStatus.COMPLETED:
+            verb = "Bought" if order.is_buy else "Sold"
+            return rx.toast.success(f"{verb} {amount} at {formatting.usd(order.price)}")
+        label = OrderType(order.order_type).label
+        return rx.toast.success(f"{label} order placed for {amount} at {formatting.usd(order.limit_price)}")
 
     @rx.event
-    def cancel_order(self, order_id: str) -> rx.event.EventSpec | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def cancel_order(self, principal: Principal, order_id: str) -> rx.event.EventSpec:
         try:
             trading.cancel_order(principal.username, order_id)
         except DomainError as exc:
@@ -287,7 +305,7 @@ class TradeState(AuthState):
     def dismiss_notice(self) -> None:
         self.notice = ""
 
-    def on_prices(self) -> list[rx.event.EventSpec] | None:
+    def _on_prices(self) -> list[rx.event.EventSpec] | None:
         """Live push: new market price in the preview, and a toast plus a notice per filled order."""
         if not self.live or not self.username:
             return None
@@ -297,16 +315,13 @@ class TradeState(AuthState):
         toasts = []
         for order_id in sorted(before - set(self._pending_ids)):
             o = trading.get_order(self.username, order_id)
-            if o.status == "completed":
-                self.notice = (
-                    f"Your {ORDER_LABELS[o.order_type].lower()} of {formatting.quantity(o.quantity)} "
-                    f"{o.asset_id} filled at {formatting.usd(o.price)}"
-                )
+            label = OrderType(o.order_type).label.lower()
+            if o.status == OrderStatus.COMPLETED:
+                amount = f"{formatting.quantity(o.quantity)} {o.asset_id}"
+                self.notice = f"Your {label} of {amount} filled at {formatting.usd(o.price)}"
                 toasts.append(rx.toast.success(self.notice))
-            elif o.status == "expired":
-                toasts.append(
-                    rx.toast.info(f"Your {ORDER_LABELS[o.order_type].lower()} order for {o.asset_id} expired")
-                )
+            elif o.status == OrderStatus.EXPIRED:
+                toasts.append(rx.toast.info(f"Your {label} order for {o.asset_id} expired"))
         return toasts
 
 
@@ -314,76 +329,73 @@ class PortfolioMixin(rx.State, mixin=True):
     """Holdings, totals and charts; mixed into the portfolio and dashboard states so each page's
     events run on its own state (an inherited handler would run on the parent state instead)."""
 
-    holdings: list[dict[str, str]] = []
-    totals: dict[str, str] = {}
-    allocation: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    history_range: str = "24h"
+    holdings: list[HoldingRow] = []
+    totals: PortfolioTotals = {}
+    allocation: list[AllocationSlice] = []
+    history: list[ValuePoint] = []
+    history_range: str = DEFAULT_RANGE
     loading: bool = True
     live: bool = False
 
     def _fill(self, username: str) -> None:
         view = portfolio.get_portfolio(username)
         self.holdings = [
-            {
-                "id": h.asset_id,
-                "name": h.name,
-                "quantity": formatting.quantity(h.quantity),
-                "held": formatting.quantity(h.held_quantity),
-                "avg_cost": formatting.usd(h.average_cost),
-                "price": formatting.usd(h.current_price),
-                "value": formatting.usd(h.market_value),
-                "cost_basis": formatting.usd(h.cost_basis),
-                "pnl": formatting.usd(h.unrealized_pnl),
-                "pnl_pct": formatting.percent(h.unrealized_pnl_percent),
-                "pnl_dir": formatting.direction(h.unrealized_pnl),
-                "realized": formatting.usd(h.realized_pnl),
-                "allocation": formatting.percent(h.allocation_percent).lstrip("+"),
-            }
+            HoldingRow(
+                id=h.asset_id,
+                name=h.name,
+                quantity=formatting.quantity(h.quantity),
+                held=formatting.quantity(h.held_quantity),
+                avg_cost=formatting.usd(h.average_cost),
+                price=formatting.usd(h.current_price),
+                value=formatting.usd(h.market_value),
+                cost_basis=formatting.usd(h.cost_basis),
+                pnl=formatting.usd(h.unrealized_pnl),
+                pnl_pct=formatting.percent(h.unrealized_pnl_percent),
+                pnl_dir=formatting.direction(h.unrealized_pnl),
+                realized=formatting.usd(h.realized_pnl),
+                allocation=formatting.percent(h.allocation_percent).lstrip("+"),
+            )
             for h in view.holdings
             if h.quantity > 0
         ]
         t = view.totals
-        self.totals = {
-            "equity": formatting.usd(t.total_equity),
-            "cash": formatting.usd(t.cash),
-            "held_cash": formatting.usd(t.held_cash),
-            "available": formatting.usd(t.available_cash),
-            "holdings_value": formatting.usd(t.holdings_value),
-            "unrealized": formatting.usd(t.unrealized_pnl),
-            "unrealized_pct": formatting.percent(t.unrealized_pnl_percent),
-            "unrealized_dir": formatting.direction(t.unrealized_pnl),
-            "realized": formatting.usd(t.realized_pnl),
-            "realized_dir": formatting.direction(t.realized_pnl),
-        }
+        self.totals = PortfolioTotals(
+            equity=formatting.usd(t.total_equity),
+            cash=formatting.usd(t.cash),
+            held_cash=formatting.usd(t.held_cash),
+            available=formatting.usd(t.available_cash),
+            holdings_value=formatting.usd(t.holdings_value),
+            unrealized=formatting.usd(t.unrealized_pnl),
+            unrealized_pct=formatting.percent(t.unrealized_pnl_percent),
+            unrealized_dir=formatting.direction(t.unrealized_pnl),
+            realized=formatting.usd(t.realized_pnl),
+            realized_dir=formatting.direction(t.realized_pnl),
+        )
         # Chart coordinates are display data.
         self.allocation = [
-            {"name": h.asset_id, "value": float(h.market_value)} for h in view.holdings if h.market_value > 0
+            AllocationSlice(name=h.asset_id, value=float(h.market_value)) for h in view.holdings if h.market_value > 0
         ]
         if t.available_cash > 0:
-            self.allocation.append({"name": "Cash", "value": float(t.cash)})
+            self.allocation.append(AllocationSlice(name="Cash", value=float(t.cash)))
         points = portfolio.history(username, self.history_range)
-        self.history = [{"t": formatting.utc_exact(p.at)[5:16], "value": float(p.total_value)} for p in points]
+        self.history = [ValuePoint(t=formatting.utc_exact(p.at)[5:16], value=float(p.total_value)) for p in points]
         self.loading = False
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
+    @signed_in
+    def load(self, principal: Principal) -> None:
         activity.record_ui_event("page_view", principal.username)
         self._fill(principal.username)
         self.live = True
-        return None
 
     @rx.event
-    def set_history_range(self, value: str | list[str]) -> None:
-        principal = self.principal()
-        if principal is not None and value in ("24h", "7d", "30d"):
+    @signed_in
+    def set_history_range(self, principal: Principal, value: str | list[str]) -> None:
+        if is_range(value):
             self.history_range = str(value)
             self._fill(principal.username)
 
-    def on_prices(self) -> None:
+    def _on_prices(self) -> None:
         if self.live and self.username:
             self._fill(self.username)
 
@@ -392,27 +404,25 @@ class PortfolioState(PortfolioMixin, AuthState):
     pass
 
 
-class OrdersState(AuthState):
-    orders: list[dict[str, str]] = []
-    status_filter: str = "all"
-    type_filter: str = "all"
+class OrdersState(PagerMixin, AuthState):
+    orders: list[OrderRow] = []
+    status_filter: str = ANY
+    type_filter: str = ANY
     asset_filter: str = ""
-    page: int = 0
-    has_more: bool = False
     loading: bool = True
     live: bool = False
     error: str = ""
 
-    def _fill(self, username: str) -> None:
+    def _load_page(self, username: str) -> None:
         self.error = ""
         try:
             rows, more = trading.list_orders(
                 username,
                 asset_id=self.asset_filter or None,
-                order_type=None if self.type_filter == "all" else self.type_filter,
-                status=None if self.status_filter == "all" else self.status_filter,
-                limit=25,
-                offset=self.page * 25,
+                order_type=None if self.type_filter == ANY else self.type_filter,
+                status=None if self.status_filter == ANY else self.status_filter,
+                limit=ORDERS_PAGE_SIZE,
+                offset=self.page * ORDERS_PAGE_SIZE,
             )
         except DomainError as exc:
             self.error = exc.message
@@ -422,61 +432,40 @@ class OrdersState(AuthState):
         self.loading = False
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | None:
-        principal = self.principal()
-        if principal is None:
-            return AuthState.require_login
-        self.page = 0
-        self._fill(principal.username)
+    @signed_in
+    def load(self, principal: Principal) -> None:
+        self._first_page(principal.username)
         self.live = True
-        return None
-
-    def _refilter(self) -> None:
-        principal = self.principal()
-        if principal is not None:
-            self.page = 0
-            self._fill(principal.username)
 
     @rx.event
-    def set_status_filter(self, value: str) -> None:
-        self.status_filter = value if value in ("all", *STATUS_COLOURS) else "all"
-        self._refilter()
+    @signed_in
+    def set_status_filter(self, principal: Principal, value: str) -> None:
+        self.status_filter = value if value in values(OrderStatus) else ANY
+        self._first_page(principal.username)
 
     @rx.event
-    def set_type_filter(self, value: str) -> None:
-        self.type_filter = value if value in ("all", *ORDER_LABELS) else "all"
-        self._refilter()
+    @signed_in
+    def set_type_filter(self, principal: Principal, value: str) -> None:
+        self.type_filter = value if value in values(OrderType) else ANY
+        self._first_page(principal.username)
 
     @rx.event
-    def set_asset_filter(self, value: str) -> None:
+    @signed_in
+    def set_asset_filter(self, principal: Principal, value: str) -> None:
         self.asset_filter = value.strip().upper()[:10]
-        self._refilter()
+        self._first_page(principal.username)
 
-    @rx.event
-    def next_page(self) -> None:
-        principal = self.principal()
-        if principal is not None and self.has_more:
-            self.page += 1
-            self._fill(principal.username)
-
-    @rx.event
-    def prev_page(self) -> None:
-        principal = self.principal()
-        if principal is not None and self.page > 0:
-            self.page -= 1
-            self._fill(principal.username)
-
-    def on_prices(self) -> None:
+    def _on_prices(self) -> None:
         if self.live and self.username:
-            self._fill(self.username)
+            self._load_page(self.username)
 
 
 class DashboardState(PortfolioMixin, AuthState):
-    recent: list[dict[str, str]] = []
-    movers: list[dict[str, str]] = []
+    recent: list[OrderRow] = []
+    movers: list[MarketRow] = []
 
     def _fill(self, username: str) -> None:
         PortfolioMixin._fill(self, username)
-        rows, _ = trading.list_orders(username, status="completed", limit=5)
+        rows, _ = trading.list_orders(username, status=OrderStatus.COMPLETED, limit=5)
         self.recent = [_order_row(o) for o in rows]
         self.movers = top_movers()

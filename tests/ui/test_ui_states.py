@@ -12,7 +12,7 @@ from cnop_app.state.trading import DashboardState
 from tests.support.helpers import user_payload
 
 
-def test_dashboard_lists_recent_fills_and_movers(cnop_env: Path) -> None:
+def test_dashboard_lists_recent_fills_and_movers(ui_env: Path) -> None:
     auth.register(user_payload("dash_user"))
     accounts.deposit("dash_user", "1000")
     with write_session() as session:

@@ -1,0 +1,98 @@
+"""Every page builds against the typed state rows; the rows and error maps behave as pages expect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import reflex as rx
+from reflex_base.utils.exceptions import VarAttributeError
+
+from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
+from cnop_app.pages import account, auth, market, profile, trading
+from cnop_app.services import trading as trading_service
+from cnop_app.state.market import AssetState, MarketState
+from cnop_app.state.rows import TicketErrors, error_for, shows
+from cnop_app.state.trading import PortfolioState
+from tests.ui.helpers import listed_asset, sign_up, tab
+
+PAGES: list[Callable[[], rx.Component]] = [
+    auth.landing,
+    auth.login,
+    auth.register,
+    account.account,
+    profile.profile,
+    market.market,
+    market.asset,
+    trading.dashboard,
+    trading.trade,
+    trading.portfolio,
+    trading.orders,
+]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.__name__)
+def test_every_page_builds(page: Callable[[], rx.Component]) -> None:
+    # Building type-checks every row key a page reads against its TypedDict.
+    assert str(page())
+
+
+def test_a_key_a_row_does_not_declare_fails_at_build_time() -> None:
+    with pytest.raises(VarAttributeError):
+        AssetState.detail["no_such_field"]
+    with pytest.raises(VarAttributeError):
+        rx.foreach(MarketState.rows, lambda row: rx.text(row["no_such_field"]))
+
+
+def test_errors_go_under_their_field_or_on_the_form() -> None:
+    assert shows(TicketErrors, "quantity") and not shows(TicketErrors, "client_order_id")
+    assert error_for(TicketErrors, ValidationFailed("quantity is required", "quantity")) == {
+        "quantity": "quantity is required"
+    }
+    # No input for this field on the ticket: the message must still be seen.
+    assert error_for(TicketErrors, ValidationFailed("too long", "client_order_id")) == {"form": "too long"}
+    assert error_for(TicketErrors, BusinessRuleViolation("Trading paused")) == {"form": "Trading paused"}
+
+
+def test_portfolio_range_switch(ui_env: Path) -> None:
+    listed_asset("AAA", "10")
+    state = tab(PortfolioState, "/portfolio", token=sign_up("ranger", cash="100"))
+    trading_service.place_order("ranger", {"order_type": "market_buy", "asset_id": "AAA", "quantity": "2"})
+    assert state.load() is None
+    assert state.history_range == "24h"
+    assert [h["id"] for h in state.holdings] == ["AAA"]
+    assert state.totals["holdings_value"] == "$20.00"
+    assert {s["name"] for s in state.allocation} == {"AAA", "Cash"}
+    state.set_history_range("7d")
+    assert state.history_range == "7d"
+    state.set_history_range("1y")  # not a range: ignored
+    assert state.history_range == "7d"
+
+
+def test_market_table_searches_and_sorts(ui_env: Path) -> None:
+    listed_asset("AAA", "10")
+    listed_asset("BBB", "2")
+    state = tab(MarketState, "/market")
+    state.load()
+    assert {r["id"] for r in state.rows} == {"AAA", "BBB"}
+    state.sort_by("price")
+    assert [r["id"] for r in state.rows] == ["AAA", "BBB"]  # price sorts high to low first
+    state.set_search("bb")
+    assert [r["id"] for r in state.rows] == ["BBB"]
+    assert state.rows[0]["flash"] == "" and state.rows[0]["key"] == "BBB"
+
+
+def test_asset_page_reads_its_id_from_the_path(ui_env: Path) -> None:
+    listed_asset("AAA", "10")
+    state = tab(AssetState, "/market/aaa")
+    state.load()
+    assert state.found and state.current_id == "AAA"
+    assert state.detail["price"] == "$10.00" and state.detail["name"] == "Aaa coin"
+    state.set_range("30d")
+    assert state.chart_range == "30d"
+    state.set_range("1y")
+    assert state.chart_range == "30d"
+    missing = tab(AssetState, "/market/nope")
+    missing.load()
+    assert not missing.found
