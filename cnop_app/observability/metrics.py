@@ -23,9 +23,14 @@ HTTP_LATENCY = Histogram(
 AUTH_EVENTS = Counter(
     "cnop_auth_events_total", "Logins, failures and logouts (UI and API)", ["event"], registry=REGISTRY
 )
-CASH_MOVES = Counter("cnop_cash_moves_total", "Committed deposits and withdrawals (UI and API)", ["kind"], registry=REGISTRY)
+CASH_MOVES = Counter(
+    "cnop_cash_moves_total", "Committed deposits and withdrawals (UI and API)", ["kind"], registry=REGISTRY
+)
 ORDERS = Counter(
-    "cnop_orders_total", "Orders placed in the UI or the API by type and outcome (rejected: refused at placement)", ["order_type", "status"], registry=REGISTRY
+    "cnop_orders_total",
+    "Orders placed in the UI or the API by type and outcome (rejected: refused at placement)",
+    ["order_type", "status"],
+    registry=REGISTRY,
 )
 BUILD_INFO = Gauge("cnop_build_info", "Always 1; labels describe the running build", ["version"], registry=REGISTRY)
 BUILD_INFO.labels(version="0.1.0").set(1)
