@@ -16,7 +16,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test setup setup-test lint format bench clean
+.PHONY: run test setup setup-test screenshots lint format bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ run: setup
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
 
 setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium /usr/lib/postgresql
+
+# The market, trade, portfolio and dashboard pages in light and dark mode, taken from the real app
+# with real data, into docs/img/ (and test-artifacts/).
+screenshots: setup-test
+	CNOP_DOCS_SCREENSHOTS=1 $(PY) -m pytest -m browser $(PYTEST_ARGS) tests/browser/test_screenshots.py
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check cnop_app tests bench alembic rxconfig.py

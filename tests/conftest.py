@@ -8,13 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from cnop_app.api import create_api
 from cnop_app.config import reset_settings
 from cnop_app.db import dispose_engines
 from cnop_app.manage import migrate
-from tests.support.helpers import DB_BACKENDS, fresh_postgres_database, register_and_login
+from tests.support.helpers import DB_BACKENDS, fresh_postgres_database
 
 
 @pytest.fixture(scope="session")
@@ -45,17 +43,6 @@ def cnop_env(tmp_path: Path, migrated_template: Path, monkeypatch: pytest.Monkey
     yield data_dir
     dispose_engines()
     reset_settings()
-
-
-@pytest.fixture
-def client(cnop_env: Path) -> Iterator[TestClient]:
-    with TestClient(create_api(), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def auth_headers(client: TestClient) -> dict[str, str]:
-    return register_and_login(client)
 
 
 @pytest.fixture(params=DB_BACKENDS)

@@ -1,4 +1,4 @@
-"""Registration rules, login, tokens, revocation and profile: service and REST API."""
+"""Registration rules, login, tokens, revocation and profile, through the auth service."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from cnop_app.config import get_settings, reset_settings
@@ -15,9 +14,7 @@ from cnop_app.db import read_session, write_session
 from cnop_app.domain.errors import AuthenticationFailed, Conflict, RateLimited, ValidationFailed
 from cnop_app.models import AuditEvent, AuthSession, User
 from cnop_app.services import auth
-from tests.support.helpers import STRONG_PASSWORD, register_and_login, user_payload
-
-# ---------------------------------------------------------------- service
+from tests.support.helpers import STRONG_PASSWORD, user_payload
 
 
 @pytest.mark.parametrize(
@@ -182,135 +179,3 @@ def test_bootstrap_admin(cnop_env: object, monkeypatch) -> None:
     assert auth.bootstrap_admin() == "site_admin"
     assert auth.bootstrap_admin() == "site_admin"  # idempotent
     assert auth.login("site_admin", "Admin-Password-1").role == "admin"
-
-
-# ---------------------------------------------------------------- REST API
-
-
-def test_register_login_profile_logout_over_http(client: TestClient) -> None:
-    response = client.post("/api/v1/auth/register", json=user_payload("carol_99"))
-    assert response.status_code == 201
-    assert response.json()["message"] == "User registered successfully"
-    response = client.post("/api/v1/auth/login", json={"username": "Carol_99", "password": STRONG_PASSWORD})
-    assert response.status_code == 200
-    body = response.json()
-    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
-    headers = {"Authorization": f"Bearer {body['access_token']}"}
-    profile = client.get("/api/v1/auth/profile", headers=headers).json()
-    for key in (
-        "username",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "date_of_birth",
-        "marketing_emails_consent",
-        "created_at",
-        "updated_at",
-    ):
-        assert key in profile
-    assert profile["phone"] is None
-    response = client.put(
-        "/api/v1/auth/profile", headers=headers, json={"first_name": "Caroline", "phone": "5551234567"}
-    )
-    assert response.status_code == 200
-    assert response.json()["message"] == "Profile updated successfully"
-    assert response.json()["user"]["first_name"] == "Caroline"
-    assert client.post("/api/v1/auth/logout", headers=headers).json() == {"message": "Logged out successfully"}
-    for path in ("/api/v1/auth/profile", "/api/v1/balance"):
-        response = client.get(path, headers=headers)
-        assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"username": "short"}, "username"),
-        ({"email": "nope"}, "email"),
-        ({"password": "weak"}, "password"),
-        ({"username": 123456789}, "username"),
-        ({"marketing_emails_consent": "yes"}, "marketing_emails_consent"),
-        ({"date_of_birth": "not-a-date"}, "date_of_birth"),
-    ],
-)
-def test_register_validation_errors_are_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
-    response = client.post("/api/v1/auth/register", json={**user_payload("dave_001"), **body})
-    assert response.status_code == 422, response.text
-    detail = response.json()["detail"]
-    assert any(item["field"] == field for item in detail), detail
-
-
-def test_missing_fields_malformed_json_and_huge_bodies(client: TestClient) -> None:
-    response = client.post("/api/v1/auth/register", json={"username": "dave_001"})
-    assert response.status_code == 422
-    assert {"email", "password", "first_name", "last_name"} <= {d["field"] for d in response.json()["detail"]}
-    response = client.post("/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"})
-    assert response.status_code == 422
-    response = client.post("/api/v1/auth/login", content=b"[1, 2]", headers={"content-type": "application/json"})
-    assert response.status_code == 422
-    response = client.post(
-        "/api/v1/auth/register", content=b"x" * 200_000, headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 413
-    assert "too large" in response.json()["detail"]
-    assert client.get("/api/v1/does/not/exist").status_code == 404
-    assert client.get("/api/v1/does/not/exist").json()["detail"].startswith("Not found")
-
-
-def test_duplicate_registration_is_409(client: TestClient) -> None:
-    assert client.post("/api/v1/auth/register", json=user_payload("erin_001")).status_code == 201
-    response = client.post("/api/v1/auth/register", json=user_payload("erin_001", email="x@example.com"))
-    assert response.status_code == 409
-
-
-def test_login_failures_are_401_then_429_with_retry_after(client: TestClient) -> None:
-    register_and_login(client, "frank_01")
-    for _ in range(5):
-        response = client.post("/api/v1/auth/login", json={"username": "frank_01", "password": "Wrong-Password-9"})
-        assert response.status_code == 401
-        assert response.json()["detail"] == "Invalid username or password"
-    response = client.post("/api/v1/auth/login", json={"username": "frank_01", "password": STRONG_PASSWORD})
-    assert response.status_code == 429
-    assert int(response.headers["retry-after"]) > 0
-
-
-def test_bad_tokens_get_401(client: TestClient) -> None:
-    for header in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
-        assert client.get("/api/v1/auth/profile", headers=header).status_code == 401
-
-
-def test_password_change_and_sessions_over_http(client: TestClient) -> None:
-    headers = register_and_login(client, "gina_001")
-    other = client.post("/api/v1/auth/login", json={"username": "gina_001", "password": STRONG_PASSWORD}).json()
-    sessions = client.get("/api/v1/auth/sessions", headers=headers).json()["sessions"]
-    assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
-    response = client.post(
-        "/api/v1/auth/password",
-        headers=headers,
-        json={"current_password": STRONG_PASSWORD, "new_password": "weak"},
-    )
-    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "new_password"
-    response = client.post(
-        "/api/v1/auth/password",
-        headers=headers,
-        json={"current_password": STRONG_PASSWORD, "new_password": "Brand-New-Pass-7"},
-    )
-    assert response.status_code == 200 and response.json()["revoked_sessions"] == 1
-    other_headers = {"Authorization": f"Bearer {other['access_token']}"}
-    assert client.get("/api/v1/auth/profile", headers=other_headers).status_code == 401
-    assert client.get("/api/v1/auth/profile", headers=headers).status_code == 200
-
-
-def test_request_id_is_echoed_or_created(client: TestClient) -> None:
-    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
-    generated = client.get("/health", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
-    assert generated and " " not in generated
-
-
-def test_metrics_use_route_templates(client: TestClient) -> None:
-    client.get("/api/v1/orders/some-random-id-1")
-    client.get("/api/v1/unknown/abc")
-    text = client.get("/metrics").text
-    assert "cnop_http_requests_total" in text
-    assert "some-random-id-1" not in text and "/unknown/abc" not in text
