@@ -9,6 +9,7 @@ writers serialize instead of failing on lock upgrade) and on PostgreSQL relies o
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -171,6 +172,23 @@ def read_session() -> Iterator[Session]:
 # seconds long under contention. Other processes still meet the busy timeout. Re-entrant, so a
 # nested write in the same thread fails on SQLite's lock rather than deadlocking here.
 _sqlite_writer = threading.RLock()
+
+
+def _after_fork_in_child() -> None:
+    # Reflex's production server imports the app and then FORKS its workers: pooled connections and
+    # a lock possibly held by another thread of the parent must not be shared with a child.
+    # `close=False` leaves the parent's connections alone.
+    global _sqlite_writer
+    for engine in {_engines.read, _engines.write}:
+        if engine is not None:
+            engine.dispose(close=False)
+    _engines.read = _engines.write = None
+    _engines._url = None
+    _engines._lock = threading.Lock()
+    _sqlite_writer = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class UnitOfWork:

@@ -36,6 +36,10 @@ LEASE_NAME = "price_refresher"
 # Longer than one refresh (HTTP timeout 10 s + storing); the lease is released right after.
 LEASE_TTL_SECONDS = 60
 WATCH_SECONDS = 1
+# A refresh counts as due this much before its interval is over, so that the interval timer of the
+# process that refreshed last is not skipped for a few milliseconds of jitter. Kept small: each
+# process's watcher also pulls a due refresh forward, and a larger slack shortened every interval.
+DUE_SLACK = timedelta(milliseconds=250)
 REFRESH_JOB = "price_refresh"
 WATCH_JOB = "market_watch"
 
@@ -79,7 +83,7 @@ def due_at(status: dict[str, Any], interval: int) -> datetime:
     last = parse_iso(status.get("last_attempt_at"))
     if last is None:
         return datetime.min.replace(tzinfo=timezone.utc)
-    regular = last + timedelta(seconds=interval) - min(timedelta(seconds=1), timedelta(seconds=interval) / 5)
+    regular = last + timedelta(seconds=interval) - min(DUE_SLACK, timedelta(seconds=interval) / 5)
     retry = parse_iso(status.get("retry_at"))
     if status.get("last_outcome") not in (None, "ok") and retry is not None:
         return min(regular, retry)

@@ -17,12 +17,25 @@ from sqlmodel import select
 from cnop_app.db import write_session
 from cnop_app.models import Lease
 
-# Unique per process: host, pid and a random suffix (pids repeat across containers).
-PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_process_id: tuple[int, str] | None = None
 
 
-def try_acquire(name: str, ttl_seconds: int, holder: str = PROCESS_ID) -> bool:
-    """Take or renew lease `name` for `ttl_seconds`. True when this holder has it now."""
+def process_id() -> str:
+    """Unique per process: host, pid and a random suffix (pids repeat across containers).
+
+    Computed in the process that asks, never at import: Reflex's production server imports the app
+    once and then FORKS its workers, so an id made at import time was shared by every worker of an
+    instance, and each of them believed it held the lease (several refreshes per interval)."""
+    global _process_id
+    pid = os.getpid()
+    if _process_id is None or _process_id[0] != pid:
+        _process_id = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}")
+    return _process_id[1]
+
+
+def try_acquire(name: str, ttl_seconds: int, holder: str | None = None) -> bool:
+    """Take or renew lease `name` for `ttl_seconds`. True when this holder (this process) has it now."""
+    holder = holder or process_id()
     now = datetime.now(timezone.utc)
     expires = now + timedelta(seconds=ttl_seconds)
     try:
@@ -44,7 +57,8 @@ def try_acquire(name: str, ttl_seconds: int, holder: str = PROCESS_ID) -> bool:
         return False
 
 
-def release(name: str, holder: str = PROCESS_ID) -> None:
+def release(name: str, holder: str | None = None) -> None:
+    holder = holder or process_id()
     with write_session() as session:
         lease = session.exec(select(Lease).where(Lease.name == name).with_for_update()).first()
         if lease is not None and lease.holder == holder:

@@ -247,7 +247,7 @@ def test_app_restart_picks_up_undrained_rows(mirror_env: MotoServer, monkeypatch
     mirror_env.restart()
     with running_drainer():
         wait_for(lambda: depth() == 0, "the new drainer to take over and drain")
-        assert leases.current_holder("mirror_drainer") == leases.PROCESS_ID
+        assert leases.current_holder("mirror_drainer") == leases.process_id()
     assert leases.current_holder("mirror_drainer") is None  # released at shutdown
     assert_identical()
 
