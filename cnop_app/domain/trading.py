@@ -14,6 +14,7 @@ Money rules (all Decimal, money in whole cents):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 
 from cnop_app.domain.enums import OrderType
@@ -28,6 +29,14 @@ PRICE_STEP = Decimal("0.00000001")
 MAX_LIMIT_PRICE = Decimal("1000000")
 AVG_COST_STEP = Decimal("1e-18")  # NUMERIC(38, 18) on PostgreSQL: store nothing finer
 BPS = Decimal(10000)
+
+# Time in force of a limit order, as the trade ticket offers it: (label, lifetime; None = until cancelled).
+EXPIRY_CHOICES: dict[str, tuple[str, timedelta | None]] = {
+    "gtc": ("Cancelled", None),
+    "1h": ("1 hour", timedelta(hours=1)),
+    "1d": ("1 day", timedelta(days=1)),
+    "7d": ("7 days", timedelta(days=7)),
+}
 
 # Products and quotients get enough digits that the only rounding is the explicit one.
 EXACT = Context(prec=80)
@@ -122,6 +131,11 @@ def crossed(order_type: str, limit_price: Decimal | None, price: Decimal | None)
     if OrderType(order_type) is OrderType.LIMIT_BUY:
         return price <= limit_price
     return price >= limit_price
+
+
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """A resting order with an expiry ends at that instant (good-till-cancelled has none)."""
+    return expires_at is not None and expires_at <= now
 
 
 def require_quantity(owned: Decimal, held: Decimal, needed: Decimal, asset_id: str) -> None:

@@ -10,6 +10,7 @@ from cnop_app.components.charts import area_chart, range_switcher
 from cnop_app.components.figures import signed
 from cnop_app.components.layout import TABULAR, label_for, page, pager, stat
 from cnop_app.domain.enums import OrderStatus, OrderType
+from cnop_app.domain.trading import EXPIRY_CHOICES
 from cnop_app.state.trading import ANY, DashboardState, OrdersState, PortfolioState, TradeState
 
 SELECT_STYLE = {
@@ -91,10 +92,7 @@ def _ticket() -> rx.Component:
                     _error("price"),
                     label_for("Good until", "ticket-expiry"),
                     rx.el.select(
-                        rx.el.option("Cancelled", value="gtc"),
-                        rx.el.option("1 hour", value="1h"),
-                        rx.el.option("1 day", value="1d"),
-                        rx.el.option("7 days", value="7d"),
+                        *[rx.el.option(label, value=key) for key, (label, _) in EXPIRY_CHOICES.items()],
                         id="ticket-expiry",
                         value=TradeState.expiry,
                         on_change=TradeState.set_expiry,

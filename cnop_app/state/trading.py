@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,7 +37,6 @@ from cnop_app.state.rows import (
 SIDES = ("buy", "sell")
 KINDS = ("market", "limit")
 AMOUNT_MODES = ("quantity", "usd")
-EXPIRIES = {"gtc": None, "1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
 STATUS_COLOURS: dict[str, str] = {
     OrderStatus.PENDING: "amber",
     OrderStatus.COMPLETED: "green",
@@ -157,7 +156,7 @@ class TradeState(AuthState):
         }
         if self.kind == "limit":
             data["price"] = self.limit_input
-            delta = EXPIRIES.get(self.expiry)
+            _, delta = rules.EXPIRY_CHOICES.get(self.expiry, ("", None))
             if delta is not None:
                 data["expires_at"] = (datetime.now(timezone.utc) + delta).isoformat()
         return data
@@ -236,7 +235,7 @@ class TradeState(AuthState):
 
     @rx.event
     def set_expiry(self, value: str) -> None:
-        self._set("expiry", value, tuple(EXPIRIES))
+        self._set("expiry", value, tuple(rules.EXPIRY_CHOICES))
 
     @rx.event
     @signed_in

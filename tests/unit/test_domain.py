@@ -144,3 +144,9 @@ def test_valuation_falls_back_to_cost_and_percentages() -> None:
     unpriced = value_holding(D("2"), D("10.005"), None)
     assert unpriced.value == unpriced.cost == D("20.01")
     assert percent(D("1"), D("3")) == D("33.33") and percent(D("1"), D("0")) is None
+
+
+def test_expiry_is_inclusive_and_gtc_never_expires() -> None:
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert trading.is_expired(now, now) and not trading.is_expired(now + timedelta(seconds=1), now)
+    assert not trading.is_expired(None, now)

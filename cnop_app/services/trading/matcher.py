@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from cnop_app.db import read_session, write_session
 from cnop_app.domain import trading as rules
 from cnop_app.domain.enums import OrderStatus
-from cnop_app.models import Asset, Order, utcnow
+from cnop_app.models import Account, Asset, Order, utcnow
 from cnop_app.observability.logging import get_logger
 from cnop_app.services.accounts import lock_account
 from cnop_app.services.trading.execution import fill, release
@@ -25,16 +25,22 @@ def _pending_limit_orders(session: Session) -> list[Order]:
     )
 
 
+def _locked_pending(session: Session, order_id: str) -> tuple[Account, Order] | None:
+    """The order and its owner's account, locked, if the order is still pending once locked."""
+    order = session.get(Order, order_id)
+    if order is None or order.status != OrderStatus.PENDING:
+        return None
+    account = lock_account(session, order.username)
+    session.refresh(order)  # re-read under the lock
+    return (account, order) if order.status == OrderStatus.PENDING else None
+
+
 def _expire_one(order_id: str, now: datetime) -> bool:
     with write_session() as session:
-        order = session.get(Order, order_id)
-        if order is None or order.status != OrderStatus.PENDING:
+        locked = _locked_pending(session, order_id)
+        if locked is None or not rules.is_expired(locked[1].expires_at, now):
             return False
-        account = lock_account(session, order.username)
-        session.refresh(order)  # re-read under the lock
-        if order.status != OrderStatus.PENDING or order.expires_at is None or order.expires_at > now:
-            return False
-        release(session, account, order, OrderStatus.EXPIRED, now)
+        release(session, *locked, OrderStatus.EXPIRED, now)
     return True
 
 
@@ -58,14 +64,11 @@ def expire_orders(now: datetime | None = None) -> int:
 
 def _match_one(order_id: str, now: datetime) -> bool:
     with write_session() as session:
-        order = session.get(Order, order_id)
-        if order is None or order.status != OrderStatus.PENDING:
+        locked = _locked_pending(session, order_id)
+        if locked is None:
             return False
-        account = lock_account(session, order.username)
-        session.refresh(order)
-        if order.status != OrderStatus.PENDING:
-            return False
-        if order.expires_at is not None and order.expires_at <= now:
+        account, order = locked
+        if rules.is_expired(order.expires_at, now):
             release(session, account, order, OrderStatus.EXPIRED, now)
             return False
         asset = session.get(Asset, order.asset_id)
