@@ -21,7 +21,7 @@ from cnop_app.config import reset_settings
 from cnop_app.db import read_session, write_session
 from cnop_app.models import Asset, Lease, Outbox
 from cnop_app.observability.metrics import REGISTRY
-from cnop_app.services import accounts, auth, health, leases, mirror, outbox, trading
+from cnop_app.services import accounts, auth, health, leases, market, mirror, outbox, trading
 from cnop_app.services.mirror import drainer
 from cnop_app.services.mirror.cli import main as mirror_cli
 from tests.support.helpers import user_payload
@@ -372,3 +372,19 @@ def test_backfill_turns_the_mirror_on_later(cnop_env: Path, moto_server: MotoSer
 
 def test_cli_refuses_when_off(cnop_env: Path) -> None:
     assert mirror_cli(["verify"]) == 2
+
+
+def test_refreshes_that_change_no_price_keep_the_mirror_identical(any_db: str, mirror_env: MotoServer) -> None:
+    """Every asset row a refresh writes reaches DynamoDB, moved price or not (its `updated_at` moves:
+    it says the asset was in the last refresh). Before, unchanged assets skipped the outbox and
+    `verify` found every asset older in DynamoDB than in the database."""
+
+    market.ensure_catalogue()
+    assert market.refresh_prices().outcome == "ok"  # snapshot prices: nothing moves
+    auth.register(user_payload("mira_0001"))
+    accounts.deposit("mira_0001", "1000")
+    trading.place_order("mira_0001", {"order_type": "market_buy", "asset_id": "BTC", "quantity": "0.001"})
+    assert market.refresh_prices().outcome == "ok"
+    drain_all()
+    result = assert_identical()
+    assert result.checked > 52

@@ -1,7 +1,7 @@
 """Storing a batch of mapped coins: ONE transaction for assets, price ticks, outbox and status.
 
 Assets are upserted, one PriceTick is added per asset (a new asset also gets its 7-day sparkline as
-history), an outbox record is emitted per changed asset, old ticks are pruned and the market status
+history), an outbox record is emitted per written asset, old ticks are pruned and the market status
 gets its version bumped. After the commit the prices go into this process's cache.
 """
 
@@ -98,6 +98,7 @@ def store_prices(
     good refresh in the status (last success time, failures reset)."""
     now = utcnow()
     changed_rows: list[Asset] = []
+    written: list[Asset] = []
     with write_session() as session:
         if only_if_empty and session.exec(select(func.count()).select_from(Asset)).one():
             return 0, 0, version_of(read_status(session))
@@ -121,6 +122,7 @@ def store_prices(
                 asset.sparkline_7d = sparkline
                 session.add(asset)
                 changed_rows.append(asset)
+                written.append(asset)
                 ticks.extend(_backfill_ticks(coin["id"], coin, now))
             else:
                 differs = asset.source != source or asset.sparkline_7d != sparkline
@@ -132,11 +134,14 @@ def store_prices(
                 asset.source = source
                 asset.updated_at = now
                 session.add(asset)
+                written.append(asset)
                 if differs:
                     changed_rows.append(asset)
             ticks.append({"asset_id": coin["id"], "price": coin["price_usd"], "at": now})
         session.flush()
-        for asset in changed_rows:
+        # Every written row goes to the mirror, moved or not: `updated_at` changed on each of them
+        # (it records that the asset was in this refresh), and the mirror must hold what SQL holds.
+        for asset in written:
             outbox.emit(session, "asset", asset.id, asset)
         if ticks:
             session.execute(insert(PriceTick), ticks)
