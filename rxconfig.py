@@ -3,8 +3,13 @@
 import reflex as rx
 
 from cnop_app.config import load_server_settings
+from cnop_app.observability.multiprocess import prepare_multiprocess_metrics
 
 _server = load_server_settings()
+# With Redis, Reflex runs several worker processes: their metrics are aggregated through files
+# (prometheus-client's multiprocess mode). Set up here, in the process that starts the workers.
+if _server.shared_ui_state:
+    prepare_multiprocess_metrics()
 
 config = rx.Config(
     app_name="cnop_app",
@@ -13,6 +18,7 @@ config = rx.Config(
     backend_port=_server.port,
     api_url=_server.public_url,
     deploy_url=_server.public_url,
+    redis_url=_server.redis_url,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[],

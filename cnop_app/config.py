@@ -8,6 +8,7 @@ An empty value counts as unset. A bad value stops the app with a ConfigError nam
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from decimal import Decimal
 from functools import lru_cache
@@ -48,6 +49,18 @@ class ServerSettings(BaseSettings):
     public_url: str = Field(
         "", description="URL browsers use to reach the app (behind a proxy); default http://localhost:$CNOP_PORT"
     )
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis for Reflex's UI state (`redis://host:6379/0`); with it an instance runs several workers "
+            "and any number of instances share one deployment. Same as REFLEX_REDIS_URL"
+        ),
+    )
+
+    @property
+    def shared_ui_state(self) -> bool:
+        """True when Reflex keeps UI state in Redis: several worker processes, maybe several instances."""
+        return bool(self.redis_url or os.environ.get("REFLEX_REDIS_URL", "").strip())
 
     @model_validator(mode="before")
     @classmethod
@@ -115,6 +128,9 @@ class Settings(ServerSettings):
     run_scheduler: bool = Field(
         True, description="run the price refresher in this process (one per deployment holds a lease)"
     )
+    shutdown_grace_seconds: int = Field(
+        8, ge=1, le=300, description="on SIGTERM, how long background work (a refresh, a mirror batch) may finish"
+    )
 
     @property
     def is_production(self) -> bool:
@@ -173,6 +189,20 @@ class Settings(ServerSettings):
             return value  # the data dir's own error is reported
         return _dev_secret(info.data["data_dir"])
 
+    @model_validator(mode="after")
+    def _one_database_for_many_processes(self) -> Settings:
+        # SQLite is one file on one machine: several workers (Redis configured) or instances on it meet
+        # on the file lock (seconds-long waits under load), and instances on other hosts cannot share it.
+        if self.is_sqlite and self.shared_ui_state:
+            message = (
+                "several workers or instances (CNOP_REDIS_URL / REFLEX_REDIS_URL is set) need PostgreSQL: "
+                "set CNOP_DATABASE_URL=postgresql://..."
+            )
+            if self.is_production:
+                raise ValueError(message)
+            logging.getLogger("cnop.config").warning("SQLite with Redis: %s", message)
+        return self
+
 
 def _dev_secret(data_dir: Path) -> str:
     # Generated once and kept in the data dir so development sessions survive restarts.
@@ -197,7 +227,7 @@ def _variable(model: type[BaseSettings], field: str) -> str:
 def _describe(model: type[BaseSettings], error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else ""
+        field = str(item["loc"][0]) if item["loc"] else "database_url"  # whole-model rules are about the DB
         variable = _variable(model, field)
         message = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
         secret = field in model.model_fields and not model.model_fields[field].repr

@@ -169,7 +169,7 @@ class _PriceScheduler:
         if self.inflight is not None and not self.inflight.done():
             # Let a refresh in its thread finish its transaction before the app closes the database.
             try:
-                await asyncio.wait_for(asyncio.shield(self.inflight), timeout=LEASE_TTL_SECONDS)
+                await asyncio.wait_for(asyncio.shield(self.inflight), timeout=get_settings().shutdown_grace_seconds)
             except Exception:
                 _log.exception("price refresh did not finish cleanly at shutdown")
 

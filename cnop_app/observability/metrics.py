@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from cnop_app.observability.multiprocess import multiprocess_dir
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -32,9 +35,21 @@ ORDERS = Counter(
     ["order_type", "status"],
     registry=REGISTRY,
 )
-BUILD_INFO = Gauge("cnop_build_info", "Always 1; labels describe the running build", ["version"], registry=REGISTRY)
+BUILD_INFO = Gauge(
+    "cnop_build_info",
+    "Always 1; labels describe the running build",
+    ["version"],
+    registry=REGISTRY,
+    multiprocess_mode="max",
+)
 BUILD_INFO.labels(version="0.1.0").set(1)
 
 
 def render() -> tuple[bytes, str]:
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """The exposition of this process, or of every worker of this instance in multiprocess mode."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    combined = CollectorRegistry()
+    MultiProcessCollector(combined, path=directory)
+    return generate_latest(combined), CONTENT_TYPE_LATEST

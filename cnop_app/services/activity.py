@@ -49,16 +49,35 @@ REFRESH_DURATION = Histogram(
     registry=REGISTRY,
 )
 LAST_SUCCESS = Gauge(
-    "cnop_market_last_success_timestamp_seconds", "Unix time of the last good price refresh", registry=REGISTRY
+    "cnop_market_last_success_timestamp_seconds",
+    "Unix time of the last good price refresh",
+    registry=REGISTRY,
+    multiprocess_mode="max",
 )
 REFRESH_INTERVAL = Gauge(
-    "cnop_market_refresh_interval_seconds", "Current price refresh interval (active or idle rate)", registry=REGISTRY
+    "cnop_market_refresh_interval_seconds",
+    "Current price refresh interval (active or idle rate)",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 BREAKER_STATE = Gauge(
-    "cnop_market_breaker_state", "CoinGecko circuit breaker: 0 closed, 1 half-open, 2 open", registry=REGISTRY
+    "cnop_market_breaker_state",
+    "CoinGecko circuit breaker: 0 closed, 1 half-open, 2 open",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
-ACTIVE_USERS = Gauge("cnop_active_users", "Distinct logged-in users seen within the idle window", registry=REGISTRY)
-APP_ACTIVE = Gauge("cnop_app_active", "1 while the app is active (refreshing at the active rate)", registry=REGISTRY)
+ACTIVE_USERS = Gauge(
+    "cnop_active_users",
+    "Distinct logged-in users seen within the idle window (the busiest worker's count)",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+APP_ACTIVE = Gauge(
+    "cnop_app_active",
+    "1 while the app is active (refreshing at the active rate)",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
 UI_EVENTS = Counter("cnop_ui_events_total", "UI events (page views, orders...) by kind", ["kind"], registry=REGISTRY)
 for _outcome in REFRESH_OUTCOMES:
     REFRESH_RUNS.labels(_outcome)

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import func, update
 from sqlmodel import delete, select
 
+from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
 from cnop_app.models import Outbox
 from cnop_app.services import leases, outbox
@@ -311,7 +312,7 @@ class _Drainer:
     def close(self) -> None:
         self.stop.set()
         outbox.committed.set()
-        self.thread.join(30)
+        self.thread.join(get_settings().shutdown_grace_seconds)
         _release_lease()
 
     def _wait(self, seconds: object, wake_on_commit: bool) -> None:

@@ -24,7 +24,15 @@ FAILED = Counter(
     ["table"],
     registry=REGISTRY,
 )
-OUTBOX_DEPTH = Gauge("cnop_mirror_outbox_depth", "Outbox rows not yet mirrored to DynamoDB", registry=REGISTRY)
+OUTBOX_DEPTH = Gauge(
+    "cnop_mirror_outbox_depth",
+    "Outbox rows not yet mirrored to DynamoDB",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
+)
 OUTBOX_OLDEST_AGE = Gauge(
-    "cnop_mirror_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet mirrored", registry=REGISTRY
+    "cnop_mirror_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet mirrored",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
