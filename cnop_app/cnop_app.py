@@ -11,18 +11,23 @@ from cnop_app.api import create_api
 from cnop_app.config import get_settings
 from cnop_app.observability.logging import configure_logging
 from cnop_app.observability.middleware import add_request_observer
-from cnop_app.pages import account, auth, market, profile, trading
+from cnop_app.observability.multiprocess import forget_this_process
+from cnop_app.pages import account, auth, dashboard, market, orders, profile, trade
+from cnop_app.pages import portfolio as portfolio_page
 from cnop_app.services import activity, mirror, portfolio
 from cnop_app.services import auth as auth_service
 from cnop_app.services import market as market_service
 from cnop_app.services import trading as trading_service
 from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
+from cnop_app.state.dashboard import DashboardState
 from cnop_app.state.live import push_prices, register_live_state
 from cnop_app.state.market import AssetState, LandingState, MarketState
 from cnop_app.state.market import snapshot as market_snapshot
+from cnop_app.state.orders import OrdersState
+from cnop_app.state.portfolio import PortfolioState
 from cnop_app.state.profile import ProfileState
-from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
+from cnop_app.state.trade import TradeState
 
 settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
@@ -41,6 +46,7 @@ async def bootstrap() -> AsyncIterator[None]:
     await asyncio.to_thread(auth_service.bootstrap_admin)
     await asyncio.to_thread(market_service.ensure_catalogue)
     yield
+    forget_this_process()
 
 
 async def push_to_browsers() -> None:
@@ -67,7 +73,7 @@ app.add_page(account.account, route="/account", title="Account · CNOP", on_load
 app.add_page(profile.profile, route="/profile", title="Profile · CNOP", on_load=ProfileState.load)
 app.add_page(market.market, route="/market", title="Market · CNOP", on_load=MarketState.load)
 app.add_page(market.asset, route="/market/[asset_id]", title="Asset · CNOP", on_load=AssetState.load)
-app.add_page(trading.dashboard, route="/dashboard", title="Dashboard · CNOP", on_load=DashboardState.load)
-app.add_page(trading.trade, route="/trade", title="Trade · CNOP", on_load=TradeState.load)
-app.add_page(trading.portfolio, route="/portfolio", title="Portfolio · CNOP", on_load=PortfolioState.load)
-app.add_page(trading.orders, route="/orders", title="Orders · CNOP", on_load=OrdersState.load)
+app.add_page(dashboard.dashboard, route="/dashboard", title="Dashboard · CNOP", on_load=DashboardState.load)
+app.add_page(trade.trade, route="/trade", title="Trade · CNOP", on_load=TradeState.load)
+app.add_page(portfolio_page.portfolio, route="/portfolio", title="Portfolio · CNOP", on_load=PortfolioState.load)
+app.add_page(orders.orders, route="/orders", title="Orders · CNOP", on_load=OrdersState.load)

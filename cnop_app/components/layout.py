@@ -19,6 +19,13 @@ MAIN_LINKS = (
 
 TABULAR = {"font_variant_numeric": "tabular-nums"}
 LABEL_STYLE = {"font_weight": "500", "font_size": "14px"}
+SELECT_STYLE = {
+    "width": "100%",
+    "padding": "8px",
+    "border_radius": "6px",
+    "border": f"1px solid {rx.color('gray', 7)}",
+    "background": rx.color("gray", 1),
+}
 
 
 def nav_link(label: str, href: str) -> rx.Component:

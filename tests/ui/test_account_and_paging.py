@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from cnop_app.services import accounts, trading
-from cnop_app.state import trading as trading_state
+from cnop_app.state import orders as orders_state
 from cnop_app.state.account import PAGE_SIZE, AccountState
-from cnop_app.state.trading import OrdersState
+from cnop_app.state.orders import OrdersState
 from tests.support.trading_fixtures import fund
 from tests.ui.helpers import listed_asset, sign_up, tab, toasts
 
@@ -112,7 +112,7 @@ def test_ledger_pages_newest_first(ui_env: Path) -> None:
 
 
 def test_order_history_pages_and_filters(ui_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trading_state, "ORDERS_PAGE_SIZE", 2)
+    monkeypatch.setattr(orders_state, "ORDERS_PAGE_SIZE", 2)
     listed_asset("AAA", "10")
     token = sign_up("order_pager", cash="1000")
     for quantity in ("1", "2", "3"):

@@ -10,8 +10,11 @@ from cnop_app.domain.errors import AuthenticationFailed, NotFound
 from cnop_app.services import auth
 from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
+from cnop_app.state.dashboard import DashboardState
+from cnop_app.state.orders import OrdersState
+from cnop_app.state.portfolio import PortfolioState
 from cnop_app.state.profile import ProfileState
-from cnop_app.state.trading import DashboardState, OrdersState, PortfolioState, TradeState
+from cnop_app.state.trade import TradeState
 from tests.support.helpers import STRONG_PASSWORD, user_payload
 from tests.ui.helpers import redirect_target, sign_up, tab, toasts
 

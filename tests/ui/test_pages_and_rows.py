@@ -10,11 +10,11 @@ import reflex as rx
 from reflex_base.utils.exceptions import VarAttributeError
 
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
-from cnop_app.pages import account, auth, market, profile, trading
+from cnop_app.pages import account, auth, dashboard, market, orders, portfolio, profile, trade
 from cnop_app.services import trading as trading_service
 from cnop_app.state.market import AssetState, MarketState
+from cnop_app.state.portfolio import PortfolioState
 from cnop_app.state.rows import TicketErrors, error_for, shows
-from cnop_app.state.trading import PortfolioState
 from tests.ui.helpers import listed_asset, sign_up, tab
 
 PAGES: list[Callable[[], rx.Component]] = [
@@ -25,10 +25,10 @@ PAGES: list[Callable[[], rx.Component]] = [
     profile.profile,
     market.market,
     market.asset,
-    trading.dashboard,
-    trading.trade,
-    trading.portfolio,
-    trading.orders,
+    dashboard.dashboard,
+    trade.trade,
+    portfolio.portfolio,
+    orders.orders,
 ]
 
 

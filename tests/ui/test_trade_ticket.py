@@ -11,7 +11,7 @@ from cnop_app import formatting
 from cnop_app.config import reset_settings
 from cnop_app.domain import trading as rules
 from cnop_app.services import accounts, trading
-from cnop_app.state.trading import TradeState
+from cnop_app.state.trade import TradeState
 from tests.ui.helpers import listed_asset, sign_up, tab, toasts
 
 

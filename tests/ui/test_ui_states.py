@@ -8,7 +8,7 @@ from pathlib import Path
 from cnop_app.db import write_session
 from cnop_app.models import Asset
 from cnop_app.services import accounts, auth, trading
-from cnop_app.state.trading import DashboardState
+from cnop_app.state.dashboard import DashboardState
 from tests.support.helpers import user_payload
 
 

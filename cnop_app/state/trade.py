@@ -1,4 +1,4 @@
-"""Trade ticket, open orders, portfolio, order history and dashboard: thin adapters over services."""
+"""The trade ticket with a live preview, a confirmation step and the open orders: a thin adapter over services."""
 
 from __future__ import annotations
 
@@ -12,59 +12,19 @@ import reflex as rx
 from cnop_app import formatting
 from cnop_app.config import get_settings
 from cnop_app.domain import trading as rules
-from cnop_app.domain.enums import OrderStatus, OrderType, values
+from cnop_app.domain.enums import OrderStatus, OrderType
 from cnop_app.domain.errors import DomainError
-from cnop_app.domain.ranges import DEFAULT_RANGE, is_range
 from cnop_app.services import accounts, activity, market, portfolio, trading
 from cnop_app.services.auth import Principal
 from cnop_app.state.auth import AuthState, signed_in
-from cnop_app.state.market import snapshot, top_movers
-from cnop_app.state.pager import PagerMixin
-from cnop_app.state.rows import (
-    AllocationSlice,
-    AssetOption,
-    HoldingRow,
-    MarketRow,
-    OrderRow,
-    PortfolioTotals,
-    TicketErrors,
-    TicketPreview,
-    ValuePoint,
-    error_for,
-)
+from cnop_app.state.market import snapshot
+from cnop_app.state.rows import AssetOption, OrderRow, TicketErrors, TicketPreview, error_for
+from cnop_app.state.trading_common import order_row
 
 # The ticket's toggles; together they name an OrderType (`OrderType.of(kind, side)`).
 SIDES = ("buy", "sell")
 KINDS = ("market", "limit")
 AMOUNT_MODES = ("quantity", "usd")
-STATUS_COLOURS: dict[str, str] = {
-    OrderStatus.PENDING: "amber",
-    OrderStatus.COMPLETED: "green",
-    OrderStatus.CANCELLED: "gray",
-    OrderStatus.EXPIRED: "gray",
-    OrderStatus.REJECTED: "red",
-}
-ANY = "all"  # the filters' "no filter" choice
-ORDERS_PAGE_SIZE = 25
-
-
-def _order_row(o: trading.OrderView) -> OrderRow:
-    return OrderRow(
-        id=o.order_id,
-        short_id=o.order_id[:8],
-        type=OrderType(o.order_type).label,
-        side="buy" if o.is_buy else "sell",
-        asset=o.asset_id,
-        quantity=formatting.quantity(o.quantity),
-        price=formatting.usd(o.price) if o.price is not None else "market",
-        total=formatting.usd(o.net_amount),
-        fee=formatting.usd(o.fee),
-        status=o.status,
-        status_colour=STATUS_COLOURS.get(o.status, "gray"),
-        when=formatting.relative_time(o.created_at),
-        exact=formatting.utc_exact(o.created_at),
-        expires=formatting.utc_exact(o.expires_at) if o.expires_at else "until cancelled",
-    )
 
 
 def _dec(text: str) -> Decimal | None:
@@ -163,7 +123,7 @@ class TradeState(AuthState):
 
     def _load_orders(self, username: str) -> None:
         rows = trading.list_open_orders(username)
-        self.open_orders = [_order_row(o) for o in rows]
+        self.open_orders = [order_row(o) for o in rows]
         self._pending_ids = [o.order_id for o in rows]
 
     def _refused(self, exc: DomainError) -> None:
@@ -322,149 +282,3 @@ class TradeState(AuthState):
             elif o.status == OrderStatus.EXPIRED:
                 toasts.append(rx.toast.info(f"Your {label} order for {o.asset_id} expired"))
         return toasts
-
-
-class PortfolioMixin(rx.State, mixin=True):
-    """Holdings, totals and charts; mixed into the portfolio and dashboard states so each page's
-    events run on its own state (an inherited handler would run on the parent state instead)."""
-
-    holdings: list[HoldingRow] = []
-    totals: PortfolioTotals = {}
-    allocation: list[AllocationSlice] = []
-    history: list[ValuePoint] = []
-    history_range: str = DEFAULT_RANGE
-    loading: bool = True
-    live: bool = False
-
-    def _fill(self, username: str) -> None:
-        view = portfolio.get_portfolio(username)
-        self.holdings = [
-            HoldingRow(
-                id=h.asset_id,
-                name=h.name,
-                quantity=formatting.quantity(h.quantity),
-                held=formatting.quantity(h.held_quantity),
-                avg_cost=formatting.usd(h.average_cost),
-                price=formatting.usd(h.current_price),
-                value=formatting.usd(h.market_value),
-                cost_basis=formatting.usd(h.cost_basis),
-                pnl=formatting.usd(h.unrealized_pnl),
-                pnl_pct=formatting.percent(h.unrealized_pnl_percent),
-                pnl_dir=formatting.direction(h.unrealized_pnl),
-                realized=formatting.usd(h.realized_pnl),
-                allocation=formatting.percent(h.allocation_percent).lstrip("+"),
-            )
-            for h in view.holdings
-            if h.quantity > 0
-        ]
-        t = view.totals
-        self.totals = PortfolioTotals(
-            equity=formatting.usd(t.total_equity),
-            cash=formatting.usd(t.cash),
-            held_cash=formatting.usd(t.held_cash),
-            available=formatting.usd(t.available_cash),
-            holdings_value=formatting.usd(t.holdings_value),
-            unrealized=formatting.usd(t.unrealized_pnl),
-            unrealized_pct=formatting.percent(t.unrealized_pnl_percent),
-            unrealized_dir=formatting.direction(t.unrealized_pnl),
-            realized=formatting.usd(t.realized_pnl),
-            realized_dir=formatting.direction(t.realized_pnl),
-        )
-        # Chart coordinates are display data.
-        self.allocation = [
-            AllocationSlice(name=h.asset_id, value=float(h.market_value)) for h in view.holdings if h.market_value > 0
-        ]
-        if t.available_cash > 0:
-            self.allocation.append(AllocationSlice(name="Cash", value=float(t.cash)))
-        points = portfolio.history(username, self.history_range)
-        self.history = [ValuePoint(t=formatting.utc_exact(p.at)[5:16], value=float(p.total_value)) for p in points]
-        self.loading = False
-
-    @rx.event
-    @signed_in
-    def load(self, principal: Principal) -> None:
-        activity.record_ui_event("page_view", principal.username)
-        self._fill(principal.username)
-        self.live = True
-
-    @rx.event
-    @signed_in
-    def set_history_range(self, principal: Principal, value: str | list[str]) -> None:
-        if is_range(value):
-            self.history_range = str(value)
-            self._fill(principal.username)
-
-    def _on_prices(self) -> None:
-        if self.live and self.username:
-            self._fill(self.username)
-
-
-class PortfolioState(PortfolioMixin, AuthState):
-    pass
-
-
-class OrdersState(PagerMixin, AuthState):
-    orders: list[OrderRow] = []
-    status_filter: str = ANY
-    type_filter: str = ANY
-    asset_filter: str = ""
-    loading: bool = True
-    live: bool = False
-    error: str = ""
-
-    def _load_page(self, username: str) -> None:
-        self.error = ""
-        try:
-            rows, more = trading.list_orders(
-                username,
-                asset_id=self.asset_filter or None,
-                order_type=None if self.type_filter == ANY else self.type_filter,
-                status=None if self.status_filter == ANY else self.status_filter,
-                limit=ORDERS_PAGE_SIZE,
-                offset=self.page * ORDERS_PAGE_SIZE,
-            )
-        except DomainError as exc:
-            self.error = exc.message
-            rows, more = [], False
-        self.orders = [_order_row(o) for o in rows]
-        self.has_more = more
-        self.loading = False
-
-    @rx.event
-    @signed_in
-    def load(self, principal: Principal) -> None:
-        self._first_page(principal.username)
-        self.live = True
-
-    @rx.event
-    @signed_in
-    def set_status_filter(self, principal: Principal, value: str) -> None:
-        self.status_filter = value if value in values(OrderStatus) else ANY
-        self._first_page(principal.username)
-
-    @rx.event
-    @signed_in
-    def set_type_filter(self, principal: Principal, value: str) -> None:
-        self.type_filter = value if value in values(OrderType) else ANY
-        self._first_page(principal.username)
-
-    @rx.event
-    @signed_in
-    def set_asset_filter(self, principal: Principal, value: str) -> None:
-        self.asset_filter = value.strip().upper()[:10]
-        self._first_page(principal.username)
-
-    def _on_prices(self) -> None:
-        if self.live and self.username:
-            self._load_page(self.username)
-
-
-class DashboardState(PortfolioMixin, AuthState):
-    recent: list[OrderRow] = []
-    movers: list[MarketRow] = []
-
-    def _fill(self, username: str) -> None:
-        PortfolioMixin._fill(self, username)
-        rows, _ = trading.list_orders(username, status=OrderStatus.COMPLETED, limit=5)
-        self.recent = [_order_row(o) for o in rows]
-        self.movers = top_movers()
