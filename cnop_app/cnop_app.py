@@ -18,6 +18,7 @@ from cnop_app.services import activity, mirror, portfolio
 from cnop_app.services import auth as auth_service
 from cnop_app.services import market as market_service
 from cnop_app.services import trading as trading_service
+from cnop_app.services.auth import throttle as login_throttle
 from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.dashboard import DashboardState
@@ -61,6 +62,7 @@ for live_state in (MarketState, AssetState, LandingState, TradeState, PortfolioS
 # then record portfolio values at the new prices. Then every process pushes to its browsers.
 scheduler.add_post_refresh_callback(trading_service.match_limit_orders)
 scheduler.add_post_refresh_callback(portfolio.record_snapshots)
+scheduler.add_post_refresh_callback(login_throttle.prune)
 scheduler.add_async_post_refresh_callback(push_to_browsers)
 app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)

@@ -96,8 +96,13 @@ class Settings(ServerSettings):
     admin_username: str | None = Field(None, description="create or promote this admin at start when both are set")
     admin_password: str | None = Field(None, repr=False, description="the admin's password (with CNOP_ADMIN_USERNAME)")
     max_body_bytes: int = Field(65536, ge=1024, description="larger API request bodies get 413")
-    login_max_failures: int = Field(5, ge=1, description="failed logins before a temporary lockout")
-    login_lockout_seconds: int = Field(900, ge=0, description="lockout duration")
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins per username and client IP before growing delays (15 s, doubling)"
+    )
+    login_ip_max_failures: int = Field(
+        50, ge=1, description="failed logins from one client IP, any usernames, before growing delays"
+    )
+    login_lockout_seconds: int = Field(900, ge=1, description="window of the failure counts, and the longest delay")
     log_level: str = Field("INFO", description="log level")
     log_json: bool = Field(True, description="JSON log lines with request ids")
     dynamodb_endpoint: str | None = Field(

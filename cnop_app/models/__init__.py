@@ -40,8 +40,6 @@ class User(SQLModel, table=True):
     marketing_emails_consent: bool = False
     role: str = Field(default="customer", max_length=16)
     is_active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -277,6 +275,17 @@ class Lease(SQLModel, table=True):
     acquired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class LoginThrottle(SQLModel, table=True):
+    """Failed-login counters per (username, client IP) and per client IP, shared by every process."""
+
+    __tablename__ = "login_throttles"
+
+    key: str = Field(primary_key=True, max_length=80)
+    failures: int = 0
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class KeyValue(SQLModel, table=True):
     """Small persistent facts (market status, last good refresh) shared by worker processes."""
 
@@ -296,6 +305,7 @@ __all__ = [
     "Holding",
     "IdempotencyRecord",
     "KeyValue",
+    "LoginThrottle",
     "Lease",
     "LedgerEntry",
     "Order",

@@ -24,7 +24,16 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
 )
 AUTH_EVENTS = Counter(
-    "cnop_auth_events_total", "Logins, failures and logouts (UI and API)", ["event"], registry=REGISTRY
+    "cnop_auth_events_total",
+    "Auth events other than login attempts (registered, logout, password_changed)",
+    ["event"],
+    registry=REGISTRY,
+)
+LOGINS = Counter(
+    "cnop_logins_total",
+    "Login attempts (UI and API) by outcome: success, bad_credentials, throttled, disabled, malformed",
+    ["outcome"],
+    registry=REGISTRY,
 )
 CASH_MOVES = Counter(
     "cnop_cash_moves_total", "Committed deposits and withdrawals (UI and API)", ["kind"], registry=REGISTRY

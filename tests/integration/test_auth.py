@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from cnop_app.config import get_settings, reset_settings
 from cnop_app.db import read_session, write_session
-from cnop_app.domain.errors import AuthenticationFailed, Conflict, RateLimited, ValidationFailed
+from cnop_app.domain.errors import AuthenticationFailed, Conflict, ValidationFailed
 from cnop_app.models import AuditEvent, AuthSession, User
 from cnop_app.services import auth
 from tests.support.helpers import STRONG_PASSWORD, user_payload
@@ -84,29 +84,6 @@ def test_unknown_user_and_wrong_password_look_the_same(cnop_env: object) -> None
     with read_session() as session:
         kinds = [e.event_type for e in session.exec(select(AuditEvent)).all()]
     assert kinds.count("login_failed") == 2
-
-
-def test_repeated_failures_lock_the_account_then_it_recovers(cnop_env: object, monkeypatch) -> None:
-    monkeypatch.setenv("CNOP_LOGIN_MAX_FAILURES", "3")
-    reset_settings()
-    auth.register(user_payload("alice_01"))
-    for _ in range(3):
-        with pytest.raises(AuthenticationFailed):
-            auth.login("alice_01", "Wrong-Password-99")
-    with pytest.raises(RateLimited) as locked:
-        auth.login("alice_01", STRONG_PASSWORD)
-    assert locked.value.retry_after > 0
-    # Unknown usernames lock out the same way: no way to tell which names exist.
-    for _ in range(3):
-        with pytest.raises(AuthenticationFailed):
-            auth.login("ghost_user", "Wrong-Password-99")
-    with pytest.raises(RateLimited):
-        auth.login("ghost_user", "Wrong-Password-99")
-    with write_session() as session:
-        user = session.exec(select(User).where(User.username == "alice_01")).one()
-        user.locked_until = datetime.now(timezone.utc) - timedelta(seconds=1)
-        session.add(user)
-    assert auth.login("alice_01", STRONG_PASSWORD).username == "alice_01"
 
 
 def test_token_claims_and_revocation(cnop_env: object) -> None:

@@ -41,14 +41,14 @@ def test_register_then_login_in_one_unit_of_work(any_db: str) -> None:
 
 
 def test_nothing_is_kept_unless_committed(any_db: str) -> None:
-    logins = _sample("cnop_auth_events_total", event="login_ok")
+    logins = _sample("cnop_logins_total", outcome="success")
     with UnitOfWork() as uow:
         auth.register(user_payload("carol_001"), uow=uow)
         auth.login("carol_001", STRONG_PASSWORD, uow=uow)
     # Left without commit: user, account, session and audit rows are all gone, and nothing was counted.
     for model in (User, Account, AuthSession, AuditEvent):
         assert _count(model) == 0, model
-    assert _sample("cnop_auth_events_total", event="login_ok") == logins
+    assert _sample("cnop_logins_total", outcome="success") == logins
 
 
 def test_an_error_in_the_second_service_undoes_the_first(any_db: str) -> None:

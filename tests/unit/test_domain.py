@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnop_app.domain import cash, ranges, trading
+from cnop_app.domain import cash, ranges, throttle, trading
 from cnop_app.domain.enums import CashMove, LedgerType, OrderStatus, OrderType, values
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
 from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE, check_page
@@ -150,3 +150,22 @@ def test_expiry_is_inclusive_and_gtc_never_expires() -> None:
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     assert trading.is_expired(now, now) and not trading.is_expired(now + timedelta(seconds=1), now)
     assert not trading.is_expired(None, now)
+
+
+def test_throttle_delays_double_after_the_threshold_and_reset_after_the_window() -> None:
+    policy = throttle.Policy(threshold=3, window=timedelta(minutes=15))
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    counter = None
+    for _ in range(2):
+        counter = throttle.after_failure(counter, now, policy)
+    assert counter is not None and counter.failures == 2 and throttle.seconds_blocked(counter, now) == 0
+    waits = []
+    for _ in range(8):
+        counter = throttle.after_failure(counter, now, policy)
+        waits.append(throttle.seconds_blocked(counter, now))
+    assert waits == [15, 30, 60, 120, 240, 480, 900, 900]  # capped at the window
+    later = now + timedelta(minutes=16)
+    assert throttle.seconds_blocked(counter, later) == 0
+    assert throttle.after_failure(counter, later + timedelta(minutes=16), policy).failures == 1
+    assert throttle.user_ip_key("alice", "1.2.3.4") != throttle.user_ip_key("alice", "1.2.3.5")
+    assert len(throttle.user_ip_key("x" * 10_000, None)) < 80

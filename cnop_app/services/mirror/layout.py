@@ -110,7 +110,7 @@ ENTITY_MODEL: dict[str, type[SQLModel]] = {
 }
 # SQL-only bookkeeping that is not part of the mirrored item (and changes without an outbox row).
 EXCLUDED = {
-    "user": {"id", "failed_logins", "locked_until"},
+    "user": {"id"},
     "balance": set(),
     "ledger": {"id"},
     "holding": set(),
