@@ -18,6 +18,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cnop_app.domain.network import Network, parse_networks
+
 MIN_SECRET_LENGTH = 32
 
 
@@ -133,6 +135,15 @@ class Settings(ServerSettings):
     run_scheduler: bool = Field(
         True, description="run the price refresher in this process (one per deployment holds a lease)"
     )
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty: trust none"
+        ),
+    )
+    metrics_token: str | None = Field(
+        None, repr=False, description="when set, /metrics requires `Authorization: Bearer <token>`"
+    )
     shutdown_grace_seconds: int = Field(
         8, ge=1, le=300, description="on SIGTERM, how long background work (a refresh, a mirror batch) may finish"
     )
@@ -193,6 +204,16 @@ class Settings(ServerSettings):
         if "data_dir" not in info.data:
             return value  # the data dir's own error is reported
         return _dev_secret(info.data["data_dir"])
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)  # a bad entry stops the start with its name
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _one_database_for_many_processes(self) -> Settings:

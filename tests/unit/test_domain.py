@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnop_app.domain import cash, ranges, throttle, trading
+from cnop_app.domain import cash, network, ranges, throttle, trading
 from cnop_app.domain.enums import CashMove, LedgerType, OrderStatus, OrderType, values
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
 from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE, check_page
@@ -169,3 +169,15 @@ def test_throttle_delays_double_after_the_threshold_and_reset_after_the_window()
     assert throttle.after_failure(counter, later + timedelta(minutes=16), policy).failures == 1
     assert throttle.user_ip_key("alice", "1.2.3.4") != throttle.user_ip_key("alice", "1.2.3.5")
     assert len(throttle.user_ip_key("x" * 10_000, None)) < 80
+
+
+def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies() -> None:
+    trusted = network.parse_networks("10.0.0.0/8, 127.0.0.1")
+    assert network.client_ip("127.0.0.1", "203.0.113.9, 10.1.2.3", trusted) == "203.0.113.9"
+    assert network.client_ip("198.51.100.1", "203.0.113.9", trusted) == "198.51.100.1"  # untrusted peer
+    assert network.client_ip("127.0.0.1", "203.0.113.9", ()) == "127.0.0.1"  # nobody trusted by default
+    assert network.client_ip("127.0.0.1", "1.1.1.1, 203.0.113.9", trusted) == "203.0.113.9"  # right-most
+    assert network.client_ip("127.0.0.1", "garbage", trusted) == "127.0.0.1"
+    assert network.client_ip("127.0.0.1", "[2001:db8::1]:443", trusted) == "2001:db8::1"
+    with pytest.raises(ValueError, match="'nope' is not an IP"):
+        network.parse_networks("10.0.0.0/8, nope")
