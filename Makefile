@@ -49,7 +49,19 @@ run: setup
 	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
 
-setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium /usr/lib/postgresql
+# nginx, promtool, redis-server and envsubst for tests/deploy and the multi-instance test, as tools only:
+# the tests start their own processes on their own ports. policy-rc.d (the image's, else a temporary one
+# answering 101) keeps apt from starting the packages' services.
+DEPLOY_TEST_TOOLS := /usr/sbin/nginx /usr/bin/promtool /usr/bin/redis-server /usr/bin/envsubst
+$(DEPLOY_TEST_TOOLS) &:
+	if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	if [ -e /usr/sbin/policy-rc.d ]; then tmp_policy=; else tmp_policy=1; \
+		printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null && $$sudo chmod 755 /usr/sbin/policy-rc.d; fi; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		nginx prometheus redis-server gettext-base >/dev/null; rc=$$?; \
+	if [ -n "$$tmp_policy" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; exit $$rc
+
+setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium /usr/lib/postgresql $(DEPLOY_TEST_TOOLS)
 
 # The market, trade, portfolio and dashboard pages in light and dark mode, taken from the real app
 # with real data, into docs/img/ (and test-artifacts/).
