@@ -82,7 +82,7 @@ format: $(VENV)/.dev
 test: setup-test lint
 	@url=$$(bash tests/support/pg_cluster.sh start) || exit 1; \
 	CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -n 2 -m "not browser" $(PYTEST_ARGS) tests; rc=$$?; \
-	if [ $$rc = 0 ]; then $(PY) -m pytest -m browser $(PYTEST_ARGS) tests; rc=$$?; fi; \
+	if [ $$rc = 0 ]; then CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -m browser $(PYTEST_ARGS) tests; rc=$$?; fi; \
 	bash tests/support/pg_cluster.sh stop; exit $$rc
 
 bench: setup $(VENV)/.dev
