@@ -405,3 +405,29 @@ def test_killing_an_instance_under_load_loses_nothing(
         time.sleep(5)
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
     print("mirror verify after the kill:", verified.stdout.strip().splitlines()[-1:])
+
+
+def test_sigterm_stops_an_instance_within_ten_seconds_and_keeps_what_it_acknowledged(
+    deployment: Deployment, on_deployment_db: None
+) -> None:
+    one = deployment.instances[0]
+    assert one.proc is not None and one.proc.poll() is None
+    users = [_register(one.url, f"stop_{i:04d}") for i in range(4)]
+    results: list[tuple[int, str | None, float]] = []
+    threads = [threading.Thread(target=_orders, args=(one.url, h, 30, results)) for h in users]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    os.killpg(one.proc.pid, signal.SIGTERM)
+    one.proc.wait(timeout=30)
+    stopped = time.monotonic() - started
+    for thread in threads:
+        thread.join()
+    print(f"SIGTERM to exit: {stopped:.1f} s")
+    assert stopped < 10
+    acknowledged = {r[1] for r in results if r[0] == 201}
+    with read_session() as session:
+        stored = set(session.exec(select(Order.order_id).where(Order.order_id.in_(acknowledged))).all())
+    assert acknowledged == stored
+    check_invariants()
