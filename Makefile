@@ -61,7 +61,12 @@ $(DEPLOY_TEST_TOOLS) &:
 		nginx prometheus redis-server gettext-base >/dev/null; rc=$$?; \
 	if [ -n "$$tmp_policy" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; exit $$rc
 
-setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium /usr/lib/postgresql $(DEPLOY_TEST_TOOLS)
+# wrk, the HTTP load generator of `make bench` and of its smoke run in the tests (Debian's package).
+/usr/bin/wrk:
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi
+
+setup-test: $(VENV)/.dev $(BUN) /usr/bin/chromium /usr/lib/postgresql $(DEPLOY_TEST_TOOLS) /usr/bin/wrk
 
 # The market, trade, portfolio and dashboard pages in light and dark mode, taken from the real app
 # with real data, into docs/img/ (and test-artifacts/).
@@ -85,10 +90,10 @@ test: setup-test lint
 	if [ $$rc = 0 ]; then CNOP_TEST_DATABASE_URL=$$url $(PY) -m pytest -m browser $(PYTEST_ARGS) tests; rc=$$?; fi; \
 	bash tests/support/pg_cluster.sh stop; exit $$rc
 
-bench: setup $(VENV)/.dev
-	PYTHONPATH=. $(PY) bench/orders.py --start
-	PYTHONPATH=. $(PY) bench/market_refresh.py
-	PYTHONPATH=. $(VENV)/bin/python bench/mirror.py
+# Every performance workload, one table (method: docs/performance.md), with a py-spy profile of the order
+# path in test-artifacts/bench/. `make bench BENCH_ARGS=--quick` is a smoke run.
+bench: setup-test
+	PYTHONPATH=. $(PY) bench/run.py --profile test-artifacts/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .web data .pytest_cache

@@ -19,6 +19,14 @@ config = rx.Config(
     api_url=_server.public_url,
     deploy_url=_server.public_url,
     redis_url=_server.redis_url,
+    # Credentialed cross-origin calls only from the public URL's origin (Reflex's default reflects any).
+    cors_allowed_origins=_server.cors_origins,
+    # UI state holds session tokens: in Redis when several workers share it, else in this process's
+    # memory. Never Reflex's default disk store (world-readable pickles under .states/, rescanned on
+    # every write cycle).
+    state_manager_mode=(
+        rx.constants.StateManagerMode.REDIS if _server.shared_ui_state else rx.constants.StateManagerMode.MEMORY
+    ),
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[],

@@ -6,20 +6,40 @@ from contextlib import asynccontextmanager
 
 import reflex as rx
 
-from cnop_app import scheduler
+from cnop_app import http_security, scheduler
 from cnop_app.api import create_api
 from cnop_app.config import get_settings
 from cnop_app.observability.logging import configure_logging
 from cnop_app.observability.middleware import add_request_observer
 from cnop_app.observability.multiprocess import forget_this_process
-from cnop_app.pages import account, auth, dashboard, market, orders, profile, trade
+from cnop_app.pages import (
+    account,
+    admin_assets,
+    admin_audit,
+    admin_orders,
+    admin_overview,
+    admin_users,
+    auth,
+    dashboard,
+    market,
+    orders,
+    profile,
+    trade,
+)
 from cnop_app.pages import portfolio as portfolio_page
 from cnop_app.services import activity, mirror, portfolio
 from cnop_app.services import auth as auth_service
 from cnop_app.services import market as market_service
 from cnop_app.services import trading as trading_service
+from cnop_app.services.auth import metrics as auth_metrics
 from cnop_app.services.auth import throttle as login_throttle
+from cnop_app.services.market import logos as market_logos
 from cnop_app.state.account import AccountState
+from cnop_app.state.admin_assets import AdminAssetsState
+from cnop_app.state.admin_audit import AdminAuditState
+from cnop_app.state.admin_orders import AdminOrdersState
+from cnop_app.state.admin_overview import AdminOverviewState
+from cnop_app.state.admin_users import AdminUsersState, AdminUserState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.dashboard import DashboardState
 from cnop_app.state.live import push_prices, register_live_state
@@ -34,7 +54,8 @@ settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 
 app = rx.App(
-    api_transformer=create_api(),
+    # The REST API mounts the Reflex app; the security headers wrap everything (pages included).
+    api_transformer=[create_api(), http_security.wrap],
     theme=rx.theme(appearance="inherit", accent_color="indigo", radius="medium"),
     toaster=rx.toast.provider(position="bottom-right", close_button=True),
     stylesheets=["/cnop.css"],
@@ -56,17 +77,29 @@ async def push_to_browsers() -> None:
 
 
 add_request_observer(activity.record_request)
-for live_state in (MarketState, AssetState, LandingState, TradeState, PortfolioState, OrdersState, DashboardState):
+app.add_middleware(http_security.AuditClientMiddleware())  # UI events' audit rows name their client
+for live_state in (
+    MarketState,
+    AssetState,
+    LandingState,
+    TradeState,
+    PortfolioState,
+    OrdersState,
+    DashboardState,
+    AdminOverviewState,
+):
     register_live_state(live_state)
 # After each refresh (in the one refresher process): fill crossed limit orders, expire old ones,
 # then record portfolio values at the new prices. Then every process pushes to its browsers.
 scheduler.add_post_refresh_callback(trading_service.match_limit_orders)
 scheduler.add_post_refresh_callback(portfolio.record_snapshots)
 scheduler.add_post_refresh_callback(login_throttle.prune)
+scheduler.add_post_refresh_callback(market_logos.refresh_logos)  # the feed answered: copy new logos
 scheduler.add_async_post_refresh_callback(push_to_browsers)
 app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)
 app.register_lifespan_task(mirror.mirror_lifespan)
+app.register_lifespan_task(auth_metrics.active_sessions_lifespan)
 
 app.add_page(auth.landing, route="/", title="CNOP · Paper trading", on_load=LandingState.load)
 app.add_page(auth.login, route="/login", title="Log in · CNOP", on_load=AuthState.redirect_if_signed_in)
@@ -79,3 +112,12 @@ app.add_page(dashboard.dashboard, route="/dashboard", title="Dashboard · CNOP",
 app.add_page(trade.trade, route="/trade", title="Trade · CNOP", on_load=TradeState.load)
 app.add_page(portfolio_page.portfolio, route="/portfolio", title="Portfolio · CNOP", on_load=PortfolioState.load)
 app.add_page(orders.orders, route="/orders", title="Orders · CNOP", on_load=OrdersState.load)
+app.add_page(admin_overview.overview, route="/admin", title="Admin · CNOP", on_load=AdminOverviewState.load)
+app.add_page(admin_users.users, route="/admin/users", title="Users · Admin · CNOP", on_load=AdminUsersState.load)
+# The segment is read from the URL path: a route arg named `username` would shadow AuthState.username.
+app.add_page(
+    admin_users.user, route="/admin/users/[admin_user]", title="User · Admin · CNOP", on_load=AdminUserState.load
+)
+app.add_page(admin_assets.assets, route="/admin/assets", title="Assets · Admin · CNOP", on_load=AdminAssetsState.load)
+app.add_page(admin_orders.orders, route="/admin/orders", title="Orders · Admin · CNOP", on_load=AdminOrdersState.load)
+app.add_page(admin_audit.audit, route="/admin/audit", title="Audit · Admin · CNOP", on_load=AdminAuditState.load)

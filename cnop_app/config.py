@@ -14,13 +14,16 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
+import limits
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cnop_app.domain.network import Network, parse_networks
 
 MIN_SECRET_LENGTH = 32
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class ConfigError(RuntimeError):
@@ -60,9 +63,30 @@ class ServerSettings(BaseSettings):
     )
 
     @property
+    def shared_redis_url(self) -> str | None:
+        """The Redis every worker and instance shares: CNOP_REDIS_URL, else REFLEX_REDIS_URL."""
+        return self.redis_url or os.environ.get("REFLEX_REDIS_URL", "").strip() or None
+
+    @property
     def shared_ui_state(self) -> bool:
         """True when Reflex keeps UI state in Redis: several worker processes, maybe several instances."""
-        return bool(self.redis_url or os.environ.get("REFLEX_REDIS_URL", "").strip())
+        return self.shared_redis_url is not None
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """Browser origins allowed to call the backend with credentials: the public URL's origin.
+
+        A loopback public URL also allows its loopback twins (localhost, 127.0.0.1, [::1]) on the same
+        port: the same machine, reached by another name.
+        """
+        url = urlsplit(self.public_url)
+        scheme, host = url.scheme.lower(), (url.hostname or "").lower()
+        default_port = {"http": 80, "https": 443}.get(scheme)
+        port = "" if url.port in (None, default_port) else f":{url.port}"
+        hosts = [host]
+        if host in _LOOPBACK_HOSTS:
+            hosts += [other for other in _LOOPBACK_HOSTS if other != host]
+        return [f"{scheme}://{f'[{name}]' if ':' in name else name}{port}" for name in hosts]
 
     @model_validator(mode="before")
     @classmethod
@@ -142,8 +166,17 @@ class Settings(ServerSettings):
         ),
     )
     metrics_token: str | None = Field(
-        None, repr=False, description="when set, /metrics requires `Authorization: Bearer <token>`"
+        None,
+        repr=False,
+        description="when set, /metrics requires `Authorization: Bearer <token>`; /health details only with it",
     )
+    rate_limit_enabled: bool = Field(True, description="rate-limit the REST API per user and per client IP (429)")
+    rate_limit_auth: str = Field("10/minute", description="per user: login, register, password change")
+    rate_limit_auth_ip: str = Field("30/minute", description="per client IP: login, register, password change")
+    rate_limit_write: str = Field("20/second", description="per user: other API writes (orders, cash, profile)")
+    rate_limit_write_ip: str = Field("100/second", description="per client IP: other API writes")
+    rate_limit_read: str = Field("50/second", description="per user: API reads (GET)")
+    rate_limit_read_ip: str = Field("200/second", description="per client IP: API reads (GET)")
     shutdown_grace_seconds: int = Field(
         8, ge=1, le=300, description="on SIGTERM, how long background work (a refresh, a mirror batch) may finish"
     )
@@ -214,6 +247,25 @@ class Settings(ServerSettings):
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
+
+    @field_validator(
+        "rate_limit_auth",
+        "rate_limit_auth_ip",
+        "rate_limit_write",
+        "rate_limit_write_ip",
+        "rate_limit_read",
+        "rate_limit_read_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # limits' notation, one rate per setting: "20/second", "10 per minute", "1000/hour".
+        try:
+            items = limits.parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"must be a rate such as 20/second or 10/minute, got {value!r}") from exc
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError(f"must be one rate such as 20/second or 10/minute, got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _one_database_for_many_processes(self) -> Settings:

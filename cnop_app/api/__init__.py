@@ -2,28 +2,66 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+import hmac
 
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from cnop_app.api import account as account_routes
+from cnop_app.api import admin as admin_routes
 from cnop_app.api import auth as auth_routes
 from cnop_app.api import balance as balance_routes
+from cnop_app.api import logos as logo_routes
 from cnop_app.api import market as market_routes
+from cnop_app.api import session_cookie as session_cookie_routes
 from cnop_app.api import trading as trading_routes
 from cnop_app.api.errors import install_error_handlers
+from cnop_app.api.ratelimit import ApiRateLimits
+from cnop_app.api.schemas.common import errors
 from cnop_app.api.schemas.ops import HealthOut
 from cnop_app.config import get_settings
-from cnop_app.domain.errors import NotFound
+from cnop_app.domain.errors import AuthenticationFailed, NotFound
 from cnop_app.observability.metrics import render
 from cnop_app.observability.middleware import RequestContextMiddleware
 from cnop_app.services import health
+from cnop_app.services.ratelimit import RateLimiter
 
 API_PREFIX = "/api/v1"
+API_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 METRICS_RESPONSE = {
     200: {
         "description": "Prometheus text exposition format",
         "content": {"text/plain": {"schema": {"type": "string"}}},
-    }
+    },
+    # Spelled out: a `model` would take the route's text/plain media type.
+    401: {
+        "description": "CNOP_METRICS_TOKEN is set and the request does not carry it",
+        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    },
 }
+RATE_LIMIT_NOTE = (
+    " Every /api response carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds"
+    " until a request token comes back); past the limit the answer is 429 with Retry-After."
+)
+# The metrics token (CNOP_METRICS_TOKEN) for /metrics and the detailed /health: Prometheus' `authorization`.
+metrics_bearer = HTTPBearer(
+    auto_error=False, scheme_name="MetricsToken", description="CNOP_METRICS_TOKEN, when the operator set one"
+)
+
+
+def _metrics_token_given(authorization: str | None) -> bool | None:
+    """None when no metrics token is configured, else whether `Authorization` carries it (constant time)."""
+    expected = get_settings().metrics_token
+    if not expected:
+        return None
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        given = ""
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
 def create_api() -> FastAPI:
@@ -32,6 +70,7 @@ def create_api() -> FastAPI:
         version="1.0.0",
         description=(
             "Cloud Native Order Processor: paper trading REST API. Money is sent and returned as decimal strings."
+            + RATE_LIMIT_NOTE
         ),
         docs_url="/docs",
         redoc_url=None,
@@ -41,8 +80,17 @@ def create_api() -> FastAPI:
         default_response_class=JSONResponse,
     )
     install_error_handlers(api)
-    v1 = APIRouter(prefix=API_PREFIX)
-    for module in (auth_routes, balance_routes, market_routes, trading_routes):
+    v1 = APIRouter(prefix=API_PREFIX, responses=errors(429))  # every API route may be rate-limited
+    for module in (
+        auth_routes,
+        balance_routes,
+        market_routes,
+        trading_routes,
+        session_cookie_routes,
+        logo_routes,
+        account_routes,
+        admin_routes,
+    ):
         v1.include_router(module.router)
     api.include_router(v1)
 
@@ -50,23 +98,51 @@ def create_api() -> FastAPI:
         "/health",
         tags=["ops"],
         response_model=HealthOut,
+        response_model_exclude_none=True,
         responses={503: {"model": HealthOut, "description": "A component is down"}},
     )
-    def get_health(response: Response) -> HealthOut:
+    def get_health(request: Request, response: Response) -> HealthOut:
+        """The overall status; each component's report only with the metrics token. 503 while one is down."""
         result = HealthOut.of(health.report())
         if result.status == "down":
             response.status_code = 503
+        # Read from the request, not declared: the status itself never needs credentials.
+        if not _metrics_token_given(request.headers.get("authorization")):
+            # Anonymous callers (probes, anyone) learn the status, not the internals.
+            return HealthOut(status=result.status)
         return result
 
-    @api.get("/metrics", tags=["ops"], response_class=PlainTextResponse, responses=METRICS_RESPONSE)
-    def get_metrics() -> Response:
+    @api.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses=METRICS_RESPONSE,
+        # Appended to the dependency's requirement: no credentials is fine too (no token configured).
+        openapi_extra={"security": [{}]},
+    )
+    def get_metrics(request: Request, _: HTTPAuthorizationCredentials | None = Depends(metrics_bearer)) -> Response:
+        """Prometheus exposition; with CNOP_METRICS_TOKEN set, only for `Authorization: Bearer <token>`."""
+        if _metrics_token_given(request.headers.get("authorization")) is False:
+            raise AuthenticationFailed("Not authenticated")
         body, content_type = render()
         return Response(body, media_type=content_type)
 
-    @api.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @api.api_route("/api/{path:path}", methods=[*API_METHODS, "OPTIONS", "TRACE"], include_in_schema=False)
     def unknown_api_route(path: str, request: Request) -> None:
-        # Unknown API paths answer JSON 404 instead of falling through to the web frontend.
+        # Unknown API paths answer JSON 404 instead of falling through to the web frontend; a known path
+        # with another method is 405 (this catch-all would otherwise take the method the route lacks).
+        routes = [route for route in api.router.routes if getattr(route, "endpoint", None) is not unknown_api_route]
+        if any(route.matches(request.scope)[0] == Match.PARTIAL for route in routes):
+            allowed = [
+                method
+                for method in API_METHODS
+                if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+            ]
+            raise StarletteHTTPException(405, headers={"Allow": ", ".join(allowed)})
         raise NotFound(f"Not found: {request.url.path}")
 
-    api.add_middleware(RequestContextMiddleware, max_body_bytes=get_settings().max_body_bytes)
+    settings = get_settings()
+    limiter = RateLimiter.from_settings(settings)
+    guard = ApiRateLimits(limiter, API_PREFIX) if limiter is not None else None
+    api.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, guard=guard)
     return api

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from cnop_app.api.deps import client_ip, current_principal
 from cnop_app.api.schemas.auth import PasswordChangedOut, ProfileOut, SessionOut, SessionsOut, TokenOut, UserMessageOut
@@ -33,13 +33,14 @@ class LoginBody(BaseModel):
 
 
 class ProfileUpdateBody(BaseModel):
+    # Leave a field out to keep it; null clears only what may be empty (phone, date of birth).
     model_config = ConfigDict(extra="forbid")
-    email: StrictStr | None = None
-    first_name: StrictStr | None = None
-    last_name: StrictStr | None = None
+    email: StrictStr = Field(default=None)
+    first_name: StrictStr = Field(default=None)
+    last_name: StrictStr = Field(default=None)
     phone: StrictStr | None = None
     date_of_birth: date | None = None
-    marketing_emails_consent: StrictBool | None = None
+    marketing_emails_consent: StrictBool = Field(default=None)
 
 
 class PasswordBody(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, StrictFloat, StrictInt, StrictStr
 from cnop_app.api.deps import current_principal
 from cnop_app.api.schemas.balance import BalanceOut, CashMoveOut, LedgerPageOut
 from cnop_app.api.schemas.common import errors
-from cnop_app.domain.paging import MAX_PAGE
+from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE
 from cnop_app.services import accounts, auth
 
 router = APIRouter(prefix="/balance", tags=["balance"])
@@ -53,7 +53,7 @@ def withdraw(
 @router.get("/transactions", response_model=LedgerPageOut, responses=errors(401, 422))
 def transactions(
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     principal: auth.Principal = Depends(current_principal),
 ) -> LedgerPageOut:
     rows, total = accounts.list_transactions(principal.username, limit, offset)

@@ -46,6 +46,10 @@ def install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(StarletteHTTPException)
     def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            # A body that is not UTF-8 (FastAPI's 400) is invalid JSON like any other: 422 naming the body.
+            body_error = {"loc": ["body"], "field": "body", "msg": "body must be UTF-8 JSON", "type": "json_invalid"}
+            return JSONResponse({"detail": [body_error]}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @api.exception_handler(Exception)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
-from cnop_app.api.schemas.common import errors
+from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.market import AssetHistoryEnvelope, AssetListOut, AssetOut, MarketStatusOut
 from cnop_app.services import market
 
@@ -25,13 +25,13 @@ def list_assets(
 
 
 @router.get("/inventory/assets/{asset_id}", response_model=AssetOut, responses=errors(404, 422))
-def get_asset(asset_id: str) -> AssetOut:
+def get_asset(asset_id: str = Path(pattern=ASSET_ID_PATTERN)) -> AssetOut:
     return AssetOut.of(market.get_asset(asset_id))
 
 
 @router.get("/inventory/assets/{asset_id}/history", response_model=AssetHistoryEnvelope, responses=errors(404, 422))
 def asset_history(
-    asset_id: str,
+    asset_id: str = Path(pattern=ASSET_ID_PATTERN),
     range_: Literal["24h", "7d", "30d"] = Query(default="24h", alias="range"),
 ) -> AssetHistoryEnvelope:
     return AssetHistoryEnvelope.of(market.asset_history(asset_id, range_))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, PlainValidator, StrictStr, WithJsonSchema
+from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic import BaseModel, PlainValidator, StrictStr, StringConstraints, WithJsonSchema
 
 from cnop_app.api.deps import current_principal
-from cnop_app.api.schemas.common import errors
+from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.trading import (
     AssetBalanceOut,
     FillOut,
@@ -21,7 +22,9 @@ from cnop_app.api.schemas.trading import (
     PortfolioOut,
     PortfolioPointOut,
 )
-from cnop_app.domain.paging import MAX_PAGE
+from cnop_app.domain.enums import OrderStatus, OrderType
+from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE
+from cnop_app.domain.ranges import DEFAULT_RANGE, RANGE_NAMES
 from cnop_app.domain.timeutil import utcnow
 from cnop_app.services import auth, portfolio, trading
 
@@ -44,8 +47,8 @@ DecimalInput = Annotated[
 
 class OrderBody(BaseModel):
     # Quantities and prices: a string keeps every digit; a JSON number is read by its decimal text.
-    order_type: StrictStr
-    asset_id: StrictStr
+    order_type: OrderType
+    asset_id: Annotated[StrictStr, StringConstraints(pattern=ASSET_ID_PATTERN)]
     quantity: DecimalInput
     price: DecimalInput | None = None
     expires_at: StrictStr | None = None
@@ -58,37 +61,39 @@ def place_order(
     principal: auth.Principal = Depends(current_principal),
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ) -> OrderEnvelope:
-    return OrderEnvelope.of(trading.place_order(principal.username, body.model_dump(), idempotency_key))
+    return OrderEnvelope.of(trading.place_order(principal.username, body.model_dump(mode="json"), idempotency_key))
 
 
 @router.get("/orders", response_model=OrderPageOut, responses=errors(401, 422))
 def list_orders(
-    asset_id: str | None = Query(default=None, max_length=10),
-    order_type: str | None = Query(default=None, max_length=16),
-    status: str | None = Query(default=None, max_length=16),
+    asset_id: str | None = Query(default=None, pattern=ASSET_ID_PATTERN),
+    order_type: OrderType | None = Query(default=None),
+    status: OrderStatus | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     principal: auth.Principal = Depends(current_principal),
 ) -> OrderPageOut:
-    rows, has_more = trading.list_orders(principal.username, asset_id, order_type, status, limit, offset)
+    kind, state = (order_type.value if order_type else None), (status.value if status else None)
+    rows, has_more = trading.list_orders(principal.username, asset_id, kind, state, limit, offset)
     return OrderPageOut(data=[OrderOut.of(o) for o in rows], has_more=has_more, limit=limit, offset=offset)
 
 
+# Order ids are UUIDs: a malformed one is 422 naming order_id, a well-formed unknown one 404.
 @router.get("/orders/{order_id}", response_model=OrderEnvelope, responses=errors(401, 404, 422))
-def get_order(order_id: str, principal: auth.Principal = Depends(current_principal)) -> OrderEnvelope:
-    return OrderEnvelope.of(trading.get_order(principal.username, order_id))
+def get_order(order_id: uuid.UUID, principal: auth.Principal = Depends(current_principal)) -> OrderEnvelope:
+    return OrderEnvelope.of(trading.get_order(principal.username, str(order_id)))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderEnvelope, responses=errors(401, 404, 409, 422))
-def cancel_order(order_id: str, principal: auth.Principal = Depends(current_principal)) -> OrderEnvelope:
-    return OrderEnvelope.of(trading.cancel_order(principal.username, order_id))
+def cancel_order(order_id: uuid.UUID, principal: auth.Principal = Depends(current_principal)) -> OrderEnvelope:
+    return OrderEnvelope.of(trading.cancel_order(principal.username, str(order_id)))
 
 
-@router.get("/assets/{asset_id}/transactions", response_model=FillPageOut, responses=errors(401, 422))
+@router.get("/assets/{asset_id}/transactions", response_model=FillPageOut, responses=errors(401, 404, 422))
 def asset_transactions(
-    asset_id: str,
+    asset_id: str = Path(pattern=ASSET_ID_PATTERN),
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     principal: auth.Principal = Depends(current_principal),
 ) -> FillPageOut:
     rows, has_more = trading.list_asset_transactions(principal.username, asset_id, limit, offset)
@@ -102,7 +107,7 @@ def get_portfolio(principal: auth.Principal = Depends(current_principal)) -> Por
 
 @router.get("/portfolio/history", response_model=PortfolioHistoryOut, responses=errors(401, 422))
 def portfolio_history(
-    range_: str = Query(default="24h", alias="range", max_length=8),
+    range_: Literal[RANGE_NAMES] = Query(default=DEFAULT_RANGE, alias="range"),  # type: ignore[valid-type]
     principal: auth.Principal = Depends(current_principal),
 ) -> PortfolioHistoryOut:
     points = portfolio.history(principal.username, range_)
@@ -110,7 +115,9 @@ def portfolio_history(
 
 
 @router.get("/balance/asset/{asset_id}", response_model=AssetBalanceOut, responses=errors(401, 404, 422))
-def asset_balance(asset_id: str, principal: auth.Principal = Depends(current_principal)) -> AssetBalanceOut:
+def asset_balance(
+    asset_id: str = Path(pattern=ASSET_ID_PATTERN), principal: auth.Principal = Depends(current_principal)
+) -> AssetBalanceOut:
     holding = portfolio.get_holding(principal.username, asset_id)
     return AssetBalanceOut(
         success=True, message="Asset balance retrieved", data=HoldingOut.of(holding), timestamp=utcnow()

@@ -116,7 +116,8 @@ def page(*children: rx.Component, title: str = "", max_width: str = "1200px") ->
             *children,
             max_width=max_width,
             margin_x="auto",
-            padding_x="1.5em",
+            # Narrower margins on a phone: 375 px leaves little room for a table.
+            padding_x=rx.breakpoints(initial="0.5em", sm="1.5em"),
             padding_y="1.5em",
             width="100%",
         ),
@@ -171,8 +172,10 @@ def field(
 
 
 def form_error(message: rx.Var) -> rx.Component:
+    """A form's error callout, rendered only when there is a message: a missing key of an error map is
+    `undefined` in the browser (never equal to ""), and must not show an empty red box."""
     return rx.cond(
-        message != "",
+        message,
         rx.callout(message, icon="triangle-alert", color_scheme="red", role="alert", width="100%"),
     )
 

@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from cnop_app.domain.errors import ValidationFailed
 
 CENT = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.00000001")
+# Typed amounts: ASCII digits, at most one dot, an optional leading minus (refused later by the rules
+# that need a positive value, with their own message) and thousands commas in groups of three
+# ("1,000.50", as the UI shows amounts). Decimal() alone would also take "1_0", "１０", "1e3", "+5" and
+# "1,5" once commas were stripped, i.e. 15 where a European user meant 1.5.
+_DECIMAL_TEXT = re.compile(r"-?(?:(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def parse_decimal(value: object, field: str, max_places: int | None = None) -> Decimal:
-    """Turn user input (string or int, never float) into a finite Decimal, or name the field."""
+    """Turn user input into a finite Decimal, or name the field.
+
+    Text must be a plain decimal (see `_DECIMAL_TEXT`); ints and JSON numbers (floats, read by their
+    shortest decimal text) are taken as they are.
+    """
     if isinstance(value, bool) or value is None:
         raise ValidationFailed(f"{field} must be a number", field)
     if isinstance(value, float):
-        # JSON numbers arrive as floats; their decimal text is what the user typed.
-        value = repr(value)
-    if isinstance(value, (int, Decimal)):
+        # JSON numbers arrive as floats; their shortest decimal text ("1e-05" included) is what was sent.
+        result = Decimal(repr(value))
+    elif isinstance(value, (int, Decimal)):
         result = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip().replace(",", "")
+        text = value.strip()
         if not text:
             raise ValidationFailed(f"{field} is required", field)
-        try:
-            result = Decimal(text)
-        except InvalidOperation as exc:
-            raise ValidationFailed(f"{field} must be a number", field) from exc
+        if not _DECIMAL_TEXT.fullmatch(text):
+            raise ValidationFailed(f"{field} must be a number", field)
+        result = Decimal(text.replace(",", ""))
     else:
         raise ValidationFailed(f"{field} must be a number", field)
     if not result.is_finite():

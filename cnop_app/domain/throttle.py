@@ -37,6 +37,11 @@ def user_ip_key(username: str, ip: str | None) -> str:
     return "u:" + hashlib.sha256(f"{username}\n{ip or '-'}".encode()).hexdigest()
 
 
+def username_hash(username: str) -> str:
+    # Stored on a user's (username, IP) rows so an admin can clear them; still no raw username.
+    return hashlib.sha256(username.encode()).hexdigest()
+
+
 def ip_key(ip: str | None) -> str:
     return "ip:" + hashlib.sha256((ip or "-").encode()).hexdigest()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cnop_app.db import ExactDecimal, UTCDateTime
@@ -67,6 +67,8 @@ class AuditEvent(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=30, index=True)
     actor: str | None = Field(default=None, max_length=30)
     ip: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=255)
+    request_id: str | None = Field(default=None, max_length=128, index=True)
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
 
 
@@ -154,6 +156,19 @@ class Asset(SQLModel, table=True):
     last_updated: datetime | None = Field(default=None, sa_type=UTCDateTime)
     source: str = Field(default="snapshot", max_length=16)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AssetLogo(SQLModel, table=True):
+    """A coin logo fetched from the feed and served by CNOP (pages make no third-party requests)."""
+
+    __tablename__ = "asset_logos"
+
+    asset_id: str = Field(primary_key=True, max_length=10)
+    source_url: str = Field(max_length=500)
+    content_type: str = Field(max_length=40)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(max_length=64)
+    fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class PriceTick(SQLModel, table=True):
@@ -284,6 +299,18 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = Field(sa_type=UTCDateTime)
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # sha256 of the username on (username, IP) rows, so an admin can clear one user's counters.
+    username_hash: str | None = Field(default=None, max_length=64, index=True)
+
+
+class WatchlistItem(SQLModel, table=True):
+    """An asset a user starred: shown live on the dashboard."""
+
+    __tablename__ = "watchlist_items"
+
+    username: str = Field(primary_key=True, max_length=30)
+    asset_id: str = Field(primary_key=True, max_length=10)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class KeyValue(SQLModel, table=True):
@@ -299,6 +326,7 @@ class KeyValue(SQLModel, table=True):
 __all__ = [
     "Account",
     "Asset",
+    "AssetLogo",
     "AssetTransaction",
     "AuditEvent",
     "AuthSession",
@@ -313,5 +341,6 @@ __all__ = [
     "PortfolioSnapshot",
     "PriceTick",
     "User",
+    "WatchlistItem",
     "utcnow",
 ]

@@ -44,6 +44,12 @@ ORDERS = Counter(
     ["order_type", "status"],
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "cnop_rate_limited_total",
+    "Requests refused with 429 by the API rate limits, by route group (auth, write, read)",
+    ["group"],
+    registry=REGISTRY,
+)
 BUILD_INFO = Gauge(
     "cnop_build_info",
     "Always 1; labels describe the running build",

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, body size limit, access logs and HTTP metrics.
+"""ASGI middleware: request ids, the API's request guard (rate limits), body size limit, access logs
+and HTTP metrics.
 
 Pure ASGI (not BaseHTTPMiddleware) so websockets pass through untouched and the hot path stays cheap.
 """
@@ -10,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from cnop_app.observability.logging import get_logger, request_id_var
@@ -38,6 +40,18 @@ class _BodyTooLarge(Exception):
     pass
 
 
+@dataclass
+class Admission:
+    """A guard's answer: headers for the response, and a 429 JSON body when the request is refused."""
+
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    refusal: bytes | None = None
+
+
+# Consulted before each API request (the rate limits); None lets the request through untouched.
+RequestGuard = Callable[[Scope, dict[str, str]], Awaitable[Admission | None]]
+
+
 def route_label(scope: Scope) -> str:
     """The matched route template, or a fixed bucket: labels stay bounded whatever the path."""
     route = scope.get("route")
@@ -53,9 +67,10 @@ def route_label(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 65536) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 65536, guard: RequestGuard | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,6 +84,7 @@ class RequestContextMiddleware:
         status_holder = {"status": 500, "started": False}
         path = scope.get("path", "")
         is_api = path.startswith("/api/") or path in ("/health", "/metrics")
+        admission: Admission | None = None
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -77,10 +93,17 @@ class RequestContextMiddleware:
                 if is_api:
                     hdrs = list(message.get("headers", []))
                     hdrs.append((b"x-request-id", request_id.encode()))
+                    if admission is not None:
+                        hdrs.extend(admission.headers)
                     message["headers"] = hdrs
             await send(message)
 
         try:
+            if is_api and self.guard is not None:
+                admission = await self.guard(scope, headers)
+                if admission is not None and admission.refusal is not None:
+                    await self._send_json(send_wrapper, 429, admission.refusal)
+                    return
             length = headers.get("content-length")
             if is_api and length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 await self._too_large(send_wrapper)
@@ -119,10 +142,14 @@ class RequestContextMiddleware:
 
     async def _too_large(self, send: Send) -> None:
         body = json.dumps({"detail": f"Request body too large (limit {self.max_body_bytes} bytes)"}).encode()
+        await self._send_json(send, 413, body)
+
+    @staticmethod
+    async def _send_json(send: Send, status: int, body: bytes) -> None:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
             }
         )

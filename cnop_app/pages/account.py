@@ -1,4 +1,4 @@
-"""Account page: cash, deposit/withdraw with limits, ledger history."""
+"""Account page: cash, deposit/withdraw with limits, ledger history, resetting the paper account."""
 
 from __future__ import annotations
 
@@ -167,6 +167,92 @@ def _history() -> rx.Component:
     )
 
 
+DEFAULT_STARTING_CASH = "10000.00"
+
+
+def _reset_card() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Reset paper account", size="4"),
+                rx.text(
+                    "Start over: every open order is cancelled, every holding is sold at the current price (with the "
+                    "usual fee) and your cash is set to the starting balance you choose. Your history is kept.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                rx.hstack(
+                    rx.vstack(
+                        label_for("Starting cash (USD)", "reset-starting-cash"),
+                        rx.input(
+                            id="reset-starting-cash",
+                            name="starting_cash",
+                            default_value=DEFAULT_STARTING_CASH,
+                            input_mode="decimal",
+                            required=True,
+                            width="180px",
+                        ),
+                        spacing="1",
+                    ),
+                    rx.button(
+                        rx.icon("rotate-ccw", size=14),
+                        "Reset account…",
+                        type="submit",
+                        variant="outline",
+                        color_scheme="red",
+                        id="reset-review",
+                    ),
+                    align="end",
+                    spacing="3",
+                    wrap="wrap",
+                ),
+                rx.cond(
+                    AccountState.reset_error != "",
+                    rx.text(AccountState.reset_error, color_scheme="red", size="2", role="alert", id="reset-error"),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=AccountState.review_reset,
+            reset_on_submit=False,
+        ),
+        width="100%",
+    )
+
+
+def _reset_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Reset your paper account?"),
+            rx.alert_dialog.description(
+                rx.vstack(
+                    rx.text(AccountState.reset_summary),
+                    rx.text("Your cash will then be set to ", rx.text.strong(AccountState.reset_amount), "."),
+                    rx.text("Past orders, fills and ledger entries stay in your history.", color_scheme="gray"),
+                    spacing="2",
+                ),
+                id="reset-confirm-text",
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Keep my account", variant="soft", color_scheme="gray", on_click=AccountState.cancel_reset
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Reset account", color_scheme="red", id="reset-confirm", on_click=AccountState.confirm_reset
+                    )
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="1em",
+            ),
+        ),
+        open=AccountState.reset_review,
+    )
+
+
 def account() -> rx.Component:
     return page(
         rx.cond(
@@ -191,10 +277,12 @@ def account() -> rx.Component:
                     width="100%",
                 ),
                 _history(),
+                _reset_card(),
                 spacing="4",
                 width="100%",
             ),
         ),
         _confirm_dialog(),
+        _reset_dialog(),
         title="Account",
     )

@@ -11,8 +11,32 @@ from cnop_app.components.figures import direction_colour, signed
 from cnop_app.components.layout import TABULAR, page
 from cnop_app.state.market import AssetState, MarketState
 
+# On a phone the table shows the star, the asset, its price and the 24h change; the rest appears on
+# wider screens (and the table still scrolls sideways inside its box if it must).
+FROM_TABLET = rx.breakpoints(initial="none", sm="table-cell")
+FROM_DESKTOP = rx.breakpoints(initial="none", md="table-cell")
 
-def _header(label: str, key: str, align: str = "right") -> rx.Component:
+
+def star_button(starred: Any, on_click: Any, asset_id: Any, size: int = 16) -> rx.Component:
+    """The watchlist star: filled when starred."""
+    return rx.icon_button(
+        rx.icon(
+            "star",
+            size=size,
+            fill=rx.cond(starred, "currentColor", "none"),
+        ),
+        variant="ghost",
+        size="1",
+        color_scheme=rx.cond(starred, "amber", "gray"),
+        on_click=on_click,
+        aria_label=rx.cond(starred, "Remove from watchlist", "Add to watchlist"),
+        aria_pressed=rx.cond(starred, "true", "false"),
+        class_name="watch-star",
+        id="star-" + asset_id,
+    )
+
+
+def _header(label: str, key: str, align: str = "right", display: Any = None) -> rx.Component:
     return rx.table.column_header_cell(
         rx.button(
             label,
@@ -27,6 +51,7 @@ def _header(label: str, key: str, align: str = "right") -> rx.Component:
             aria_label=f"Sort by {label}",
         ),
         text_align=align,
+        display=display,
     )
 
 
@@ -47,14 +72,26 @@ def _sparkline(row: Any) -> rx.Component:
 
 
 def _row(row: Any) -> rx.Component:
+    asset_id = row["id"].to(str)
     return rx.table.row(
-        rx.table.cell(row["rank"], style=TABULAR, color=rx.color("gray", 11)),
+        rx.table.cell(
+            star_button(MarketState.starred.contains(asset_id), MarketState.toggle_star(asset_id), asset_id),
+            padding_x="4px",
+            width="28px",
+        ),
+        rx.table.cell(row["rank"], style=TABULAR, color=rx.color("gray", 11), display=FROM_TABLET),
         rx.table.cell(
             rx.link(
                 rx.hstack(
-                    rx.avatar(src=row["image"], fallback=row["id"].to(str)[:1], size="1", radius="full"),
+                    rx.avatar(
+                        src=row["image"],
+                        fallback=row["id"].to(str)[:1],
+                        size="1",
+                        radius="full",
+                        display=rx.breakpoints(initial="none", xs="inline-flex"),
+                    ),
                     rx.text(row["name"], weight="medium"),
-                    rx.text(row["id"], color_scheme="gray", size="1"),
+                    rx.text(row["id"], color_scheme="gray", size="1", display=FROM_TABLET),
                     rx.cond(row["active"] == "", rx.badge("paused", color_scheme="gray", size="1")),
                     align="center",
                     spacing="2",
@@ -63,7 +100,8 @@ def _row(row: Any) -> rx.Component:
                 underline="none",
                 color_scheme="gray",
                 high_contrast=True,
-            )
+            ),
+            white_space="normal",  # a long name wraps on a phone instead of pushing the price away
         ),
         rx.table.cell(
             # Re-keyed per market version when the price changed, so the flash animation replays.
@@ -77,12 +115,18 @@ def _row(row: Any) -> rx.Component:
             id="price-" + row["id"].to(str),
         ),
         rx.table.cell(signed(row["change24"], row["dir24"])),
-        rx.table.cell(signed(row["change7d"], row["dir7d"])),
-        rx.table.cell(rx.tooltip(rx.text(row["mcap"], style=TABULAR), content=row["mcap_exact"]), text_align="right"),
+        rx.table.cell(signed(row["change7d"], row["dir7d"]), display=FROM_TABLET),
         rx.table.cell(
-            rx.tooltip(rx.text(row["volume"], style=TABULAR), content=row["volume_exact"]), text_align="right"
+            rx.tooltip(rx.text(row["mcap"], style=TABULAR), content=row["mcap_exact"]),
+            text_align="right",
+            display=FROM_TABLET,
         ),
-        rx.table.cell(_sparkline(row)),
+        rx.table.cell(
+            rx.tooltip(rx.text(row["volume"], style=TABULAR), content=row["volume_exact"]),
+            text_align="right",
+            display=FROM_DESKTOP,
+        ),
+        rx.table.cell(_sparkline(row), display=FROM_DESKTOP),
         key=row["id"],
         class_name="market-row",
     )
@@ -130,14 +174,22 @@ def market() -> rx.Component:
                     rx.table.root(
                         rx.table.header(
                             rx.table.row(
-                                _header("#", "rank", "left"),
+                                rx.table.column_header_cell(
+                                    rx.icon("star", size=14, aria_label="Watchlist"), padding_x="4px"
+                                ),
+                                _header("#", "rank", "left", FROM_TABLET),
                                 _header("Asset", "name", "left"),
                                 _header("Price", "price"),
                                 _header("24h", "change24"),
-                                _header("7d", "change7d"),
-                                _header("Market cap", "mcap"),
-                                _header("Volume 24h", "volume"),
-                                rx.table.column_header_cell("Last 7 days"),
+                                _header("7d", "change7d", display=FROM_TABLET),
+                                _header("Market cap", "mcap", display=FROM_TABLET),
+                                _header("Volume 24h", "volume", display=FROM_DESKTOP),
+                                rx.table.column_header_cell(
+                                    # In the look of the sorting headers beside it.
+                                    rx.text("Last 7 days", size="1", weight="medium", color_scheme="gray"),
+                                    display=FROM_DESKTOP,
+                                    vertical_align="middle",
+                                ),
                             ),
                             style={"position": "sticky", "top": "0", "z_index": "1"},
                         ),
@@ -204,11 +256,16 @@ def asset() -> rx.Component:
                     rx.hstack(
                         rx.avatar(src=d["image"], fallback=AssetState.current_id[:3], size="4", radius="full"),
                         rx.vstack(
-                            rx.heading(
-                                d["name"],
-                                " ",
-                                rx.text.span(AssetState.current_id, color=rx.color("gray", 10)),
-                                size="7",
+                            rx.hstack(
+                                rx.heading(
+                                    d["name"],
+                                    " ",
+                                    rx.text.span(AssetState.current_id, color=rx.color("gray", 10)),
+                                    size="7",
+                                ),
+                                star_button(AssetState.starred, AssetState.toggle_star, AssetState.current_id, 20),
+                                align="center",
+                                spacing="2",
                             ),
                             rx.text(
                                 "Rank #", d["rank"], " · updated ", d["last_updated"], size="2", color_scheme="gray"

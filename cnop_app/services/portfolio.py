@@ -1,5 +1,8 @@
 """Portfolio: holdings valued at the stored prices, P&L, allocation, totals and value over time.
 
+Value over time: the snapshots recorded after each price refresh, and before them (or without them)
+values rebuilt from the ledger, the fills and the stored price ticks (`reconstruct_history`).
+
 Values are exact Decimals; money figures are rounded half-even to the cent when shown, percentages
 to two decimals. A holding whose asset has no price is valued at its cost (no invented loss).
 """
@@ -11,18 +14,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cnop_app.db import read_session, write_session
 from cnop_app.domain.cash import available
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.portfolio import percent, value_holding
 from cnop_app.domain.ranges import DEFAULT_RANGE, parse_range
-from cnop_app.models import Account, Asset, Holding, PortfolioSnapshot, utcnow
+from cnop_app.domain.replay import HoldingState, apply_fill
+from cnop_app.models import Account, Asset, AssetTransaction, Holding, LedgerEntry, PortfolioSnapshot, PriceTick, utcnow
 from cnop_app.services import validation
 
 KEEP_SNAPSHOTS = timedelta(days=31)
 MAX_POINTS = 500
+RECONSTRUCT_STEPS = 168  # rebuilt points per stretch of history: hourly over 7 days
+MIN_RECONSTRUCT_STEP = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -181,18 +187,148 @@ def record_snapshots(now: datetime | None = None) -> int:
 
 
 def history(username: str, range_: str = DEFAULT_RANGE, now: datetime | None = None) -> list[HistoryPoint]:
-    """Portfolio value points in the range (24h, 7d, 30d), oldest first, at most 500 (evenly thinned)."""
+    """Portfolio value points in the range (24h, 7d, 30d), oldest first, at most 500 (evenly thinned).
+
+    The recorded snapshots, preceded by values rebuilt from the history (`reconstruct_history`) for
+    the part of the range they do not cover: a new deployment, or offline prices that record none,
+    still shows a real curve from the user's first deposit."""
     span = parse_range(range_)
     now = now or utcnow()
+    start = now - span
     with read_session() as session:
         rows = session.exec(
             select(PortfolioSnapshot)
-            .where(PortfolioSnapshot.username == username, PortfolioSnapshot.at >= now - span)
+            .where(PortfolioSnapshot.username == username, PortfolioSnapshot.at >= start)
             .order_by(PortfolioSnapshot.at, PortfolioSnapshot.id)  # type: ignore[arg-type]
         ).all()
-    if len(rows) > MAX_POINTS:
-        picked = [rows[i * len(rows) // MAX_POINTS] for i in range(MAX_POINTS - 1)]
-        rows = [*picked, rows[-1]]  # always end on the newest point
-    return [
+    points = [
         HistoryPoint(at=r.at, cash=r.cash, holdings_value=r.holdings_value, total_value=r.total_value) for r in rows
     ]
+    first = points[0].at if points else None
+    step = span / RECONSTRUCT_STEPS
+    if first is None:
+        points = reconstruct_history(username, start, now, now=now)
+    elif first - start > step:
+        # Only a stretch longer than one chart step before the first snapshot is worth rebuilding.
+        points = reconstruct_history(username, start, first, now=now, longer_than=step) + points
+    if len(points) > MAX_POINTS:
+        picked = [points[i * len(points) // MAX_POINTS] for i in range(MAX_POINTS - 1)]
+        points = [*picked, points[-1]]  # always end on the newest point
+    return points
+
+
+def _step_times(start: datetime, end: datetime, events: list[datetime]) -> list[datetime]:
+    """Evenly spaced times from `start` up to `end` (excluded) plus each event time in between."""
+    step = max((end - start) / RECONSTRUCT_STEPS, MIN_RECONSTRUCT_STEP)
+    times = set()
+    at = start
+    while at < end:
+        times.add(at)
+        at += step
+    times.update(e for e in events if start <= e < end)
+    return sorted(times)
+
+
+def _price_series(session: Session, asset_ids: list[str], start: datetime, end: datetime) -> dict[str, list]:
+    """Per asset, (at, price) ticks from the last one before `start` up to `end`, oldest first."""
+    series: dict[str, list] = {}
+    for asset_id in asset_ids:
+        before = session.exec(
+            select(PriceTick.at, PriceTick.price)
+            .where(PriceTick.asset_id == asset_id, col(PriceTick.at) < start)
+            .order_by(col(PriceTick.at).desc())
+            .limit(1)
+        ).all()
+        during = session.exec(
+            select(PriceTick.at, PriceTick.price)
+            .where(PriceTick.asset_id == asset_id, col(PriceTick.at) >= start, col(PriceTick.at) <= end)
+            .order_by(col(PriceTick.at))
+        ).all()
+        series[asset_id] = [*before, *during]
+    return series
+
+
+def reconstruct_history(
+    username: str,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    longer_than: timedelta = timedelta(0),
+) -> list[HistoryPoint]:
+    """Portfolio values from `start` (or the user's first ledger entry) up to `end` (excluded), rebuilt
+    from the history: cash from the ledger (`balance_after`), positions from the fills
+    (`domain.replay`), prices from the stored price ticks (a new asset's 7-day sparkline is stored as
+    ticks). An asset with no tick yet at a time is valued at the user's last fill price of it, else at
+    cost. When `end` is now, a last point at the current stored prices ends the curve, the same value
+    the portfolio shows. About 168 evenly spaced points plus one at each ledger entry; nothing when
+    the stretch from the first ledger entry to `end` is not longer than `longer_than`."""
+    now = now or utcnow()
+    with read_session() as session:
+        entries = session.exec(
+            select(LedgerEntry.created_at, LedgerEntry.balance_after)
+            .where(LedgerEntry.username == username, col(LedgerEntry.created_at) <= end)
+            .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
+        ).all()
+        if not entries:
+            return []
+        start = max(start, entries[0][0])
+        if end - start <= longer_than or start >= end:
+            return []
+        fills = session.exec(
+            select(
+                AssetTransaction.created_at,
+                AssetTransaction.asset_id,
+                AssetTransaction.transaction_type,
+                AssetTransaction.quantity,
+                AssetTransaction.price,
+                AssetTransaction.total_amount,
+                AssetTransaction.fee,
+            )
+            .where(AssetTransaction.username == username, col(AssetTransaction.created_at) <= end)
+            .order_by(col(AssetTransaction.created_at), col(AssetTransaction.id))
+        ).all()
+        asset_ids = sorted({f[1] for f in fills})
+        series = _price_series(session, asset_ids, start, end)
+        current = (
+            {a.id: a.price_usd for a in session.exec(select(Asset).where(col(Asset.id).in_(asset_ids))).all()}
+            if asset_ids
+            else {}
+        )
+    times = _step_times(start, end, [at for at, _ in entries])
+    at_now = end >= now
+    if at_now:
+        times.append(now)
+    points = []
+    cash = Decimal(0)
+    states: dict[str, HoldingState] = {}
+    last_fill_price: dict[str, Decimal] = {}
+    tick_index = dict.fromkeys(asset_ids, 0)
+    price_at: dict[str, Decimal | None] = dict.fromkeys(asset_ids)
+    e = f = 0
+    for moment in times:
+        while e < len(entries) and entries[e][0] <= moment:
+            cash = entries[e][1]
+            e += 1
+        while f < len(fills) and fills[f][0] <= moment:
+            at, asset_id, side, quantity, price, gross, fee = fills[f]
+            states[asset_id] = apply_fill(states.get(asset_id, HoldingState()), side, quantity, gross, fee)
+            last_fill_price[asset_id] = price
+            f += 1
+        holdings_value = Decimal(0)
+        for asset_id, state in states.items():
+            if state.quantity == 0:
+                continue
+            ticks = series.get(asset_id, [])
+            i = tick_index[asset_id]
+            while i < len(ticks) and ticks[i][0] <= moment:
+                price_at[asset_id] = ticks[i][1]
+                i += 1
+            tick_index[asset_id] = i
+            price = current.get(asset_id) if at_now and moment == now else None
+            price = price or price_at[asset_id] or last_fill_price.get(asset_id)
+            holdings_value += value_holding(state.quantity, state.average_cost, price).value
+        points.append(
+            HistoryPoint(at=moment, cash=cash, holdings_value=holdings_value, total_value=cash + holdings_value)
+        )
+    return points

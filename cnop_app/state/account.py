@@ -1,4 +1,5 @@
-"""Account page: balance, deposit and withdraw with daily limits, ledger history."""
+"""Account page: balance, deposit and withdraw with daily limits, ledger history, and resetting the
+paper account."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from decimal import Decimal
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.domain.admin import parse_starting_cash
 from cnop_app.domain.enums import CashMove, values
 from cnop_app.domain.errors import DomainError
 from cnop_app.domain.money import parse_decimal
-from cnop_app.services import accounts
+from cnop_app.services import account_reset, accounts, portfolio, trading
 from cnop_app.services.auth import Principal
 from cnop_app.state.auth import AuthState, signed_in
 from cnop_app.state.pager import PagerMixin
@@ -22,7 +24,7 @@ CASH_MOVES = values(CashMove)
 PAST_TENSE = {CashMove.DEPOSIT: "Deposited", CashMove.WITHDRAW: "Withdrew"}
 
 
-def _ledger_row(r: accounts.LedgerView) -> LedgerRow:
+def ledger_row(r: accounts.LedgerView) -> LedgerRow:
     return LedgerRow(
         id=r.transaction_id,
         type=r.transaction_type.replace("_", " "),
@@ -53,6 +55,15 @@ class AccountState(PagerMixin, AuthState):
     # One key per confirmed request: a double click or a retry cannot move money twice.
     _pending_key: str = ""
     _pending_amount_exact: str = ""
+    # Resetting the paper account: reviewed in a dialog with what will happen, then confirmed once.
+    reset_error: str = ""
+    reset_review: bool = False
+    reset_amount: str = ""
+    reset_orders: int = 0
+    reset_positions: int = 0
+    reset_summary: str = ""
+    _reset_amount_exact: str = ""
+    _reset_key: str = ""
 
     @rx.var
     def page_count(self) -> int:
@@ -71,7 +82,7 @@ class AccountState(PagerMixin, AuthState):
         rows, total = accounts.list_transactions(username, PAGE_SIZE, self.page * PAGE_SIZE)
         self.total_count = total
         self.has_more = (self.page + 1) * PAGE_SIZE < total
-        self.history = [_ledger_row(r) for r in rows]
+        self.history = [ledger_row(r) for r in rows]
         self.loading = False
 
     @rx.event
@@ -125,3 +136,50 @@ class AccountState(PagerMixin, AuthState):
         self._pending_key = ""
         self._first_page(principal.username)
         return rx.toast.success(f"{PAST_TENSE[move]} {formatting.usd(Decimal(result.amount))}")
+
+    @rx.event
+    @signed_in
+    def review_reset(self, principal: Principal, form: dict) -> None:
+        """Validate the starting cash and show what the reset will do; nothing changes yet."""
+        self.reset_error = ""
+        try:
+            amount = parse_starting_cash(form.get("starting_cash", ""))
+        except DomainError as exc:
+            self.reset_error = exc.message
+            return
+        self.reset_orders = len(trading.list_open_orders(principal.username))
+        self.reset_positions = sum(1 for h in portfolio.get_portfolio(principal.username).holdings if h.quantity > 0)
+        orders = "1 open order" if self.reset_orders == 1 else f"{self.reset_orders} open orders"
+        holdings = "1 holding" if self.reset_positions == 1 else f"{self.reset_positions} holdings"
+        self.reset_summary = f"{orders} will be cancelled and {holdings} sold at the current price, with the usual fee."
+        self.reset_amount = formatting.usd(amount)
+        self._reset_amount_exact = str(amount)
+        self._reset_key = uuid.uuid4().hex
+        self.reset_review = True
+
+    @rx.event
+    @signed_in
+    def cancel_reset(self, principal: Principal) -> None:
+        self.reset_review = False
+        self._reset_key = ""
+
+    @rx.event
+    @signed_in
+    def confirm_reset(self, principal: Principal) -> rx.event.EventSpec | None:
+        if not self.reset_review or not self._reset_key:
+            return None  # a second click of the same confirmation
+        self._reset_key = ""
+        self.reset_review = False
+        try:
+            result = account_reset.reset_account(
+                principal.username, Decimal(self._reset_amount_exact), ip=self._client_ip()
+            )
+        except DomainError as exc:
+            self.reset_error = exc.message
+            return None
+        self._first_page(principal.username)
+        closed = len(result.closed_positions)
+        return rx.toast.success(
+            f"Account reset: {result.cancelled_orders} order(s) cancelled, {closed} position(s) closed, "
+            f"cash {formatting.usd(result.cash_after)}"
+        )

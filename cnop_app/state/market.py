@@ -14,11 +14,13 @@ from typing import Any
 import reflex as rx
 
 from cnop_app import formatting
+from cnop_app.api.logos import logo_url
 from cnop_app.domain.errors import DomainError
 from cnop_app.domain.ranges import is_range
 from cnop_app.domain.timeutil import parse_iso
-from cnop_app.services import activity, market
-from cnop_app.state.auth import AuthState
+from cnop_app.services import activity, market, watchlist
+from cnop_app.services.auth import Principal
+from cnop_app.state.auth import AuthState, signed_in
 from cnop_app.state.rows import AssetDetail, MarketRow, MarketStatus, PricePoint, SparkPoint
 
 SORT_KEYS = ("rank", "name", "price", "change24", "change7d", "mcap", "volume")
@@ -43,7 +45,7 @@ def _row(a: dict[str, Any]) -> MarketRow:
     return MarketRow(
         id=a["asset_id"],
         name=a["name"],
-        image=a.get("image") or "",
+        image=logo_url(a["asset_id"]),  # CNOP's cached copy, or "" (letter avatar): no third-party request
         rank=str(a.get("market_cap_rank") or "—"),
         price=formatting.usd(_num(a.get("price_usd"))),
         change24=formatting.percent(change24),
@@ -151,6 +153,25 @@ class _Snapshot:
 snapshot = _Snapshot()
 
 
+def _toggle_star(state: MarketState | AssetState, principal: Principal, asset_id: str) -> rx.event.EventSpec | None:
+    key = asset_id.strip().upper()[:10] if isinstance(asset_id, str) else ""
+    try:
+        if key in watchlist.asset_ids(principal.username):
+            watchlist.remove(principal.username, key)
+            message = f"{key} removed from your watchlist"
+        else:
+            watchlist.add(principal.username, key)
+            message = f"{key} added to your watchlist"
+    except DomainError as exc:
+        return rx.toast.error(exc.message)
+    starred = watchlist.asset_ids(principal.username)
+    if isinstance(state, MarketState):
+        state.starred = sorted(starred)
+    else:
+        state.starred = key in starred
+    return rx.toast.success(message)
+
+
 class MarketState(AuthState):
     """The market table. `live` marks clients that receive pushed prices."""
 
@@ -166,6 +187,7 @@ class MarketState(AuthState):
     as_of_exact: str = ""
     version: int = 0
     live: bool = False
+    starred: list[str] = []  # the signed-in user's watchlist (asset ids)
     # Row order the user sees; kept on live updates so rows never jump under the cursor.
     _order: list[str] = []
 
@@ -206,6 +228,8 @@ class MarketState(AuthState):
         activity.record_ui_event("page_view", self.username or None)
         self.live = True
         self.error = ""
+        # `username` was just set from the verified session (empty when nobody is signed in).
+        self.starred = sorted(watchlist.asset_ids(self.username)) if self.username else []
         try:
             self._apply(resort=True)
         except DomainError as exc:
@@ -231,7 +255,13 @@ class MarketState(AuthState):
             self.sort_key, self.sort_desc = key, key not in ("rank", "name")
         self._apply(resort=True)
 
-    def _on_prices(self) -> None:
+    @rx.event
+    @signed_in
+    def toggle_star(self, principal: Principal, asset_id: str) -> rx.event.EventSpec | None:
+        """Star or unstar an asset (the dashboard shows the starred ones)."""
+        return _toggle_star(self, principal, asset_id)
+
+    def _on_prices(self, principal: Principal | None) -> None:
         """Called by the live push after a refresh (not an event: the browser cannot trigger it)."""
         if self.live:
             self._apply(resort=False)
@@ -251,13 +281,14 @@ class AssetState(AuthState):
     chart_change: str = ""
     chart_dir: str = "flat"
     live: bool = False
+    starred: bool = False
 
     def _fill(self) -> None:
         data = market.get_asset(self.current_id)
         change24 = _num(data.get("price_change_percentage_24h"))
         self.detail = AssetDetail(
             name=data["name"],
-            image=data.get("image") or "",
+            image=logo_url(data["asset_id"]),
             rank=str(data.get("market_cap_rank") or "—"),
             price=formatting.usd(_num(data.get("price_usd"))),
             change24=formatting.percent(change24),
@@ -303,6 +334,7 @@ class AssetState(AuthState):
         self.current_id = segments[-1].upper()[:10] if len(segments) >= 2 else ""
         activity.record_ui_event("page_view", self.username or None)
         self.loading = True
+        self.starred = bool(self.username) and self.current_id in watchlist.asset_ids(self.username)
         try:
             self._fill()
             self.found = True
@@ -310,6 +342,13 @@ class AssetState(AuthState):
         except DomainError:
             self.found = False
             self.loading = False
+
+    @rx.event
+    @signed_in
+    def toggle_star(self, principal: Principal) -> rx.event.EventSpec | None:
+        if not self.found or not self.current_id:
+            return None
+        return _toggle_star(self, principal, self.current_id)
 
     @rx.event
     def set_range(self, value: str | list[str]) -> None:
@@ -320,7 +359,7 @@ class AssetState(AuthState):
             except DomainError:
                 self.found = False
 
-    def _on_prices(self) -> None:
+    def _on_prices(self, principal: Principal | None) -> None:
         if self.live and self.found and self.current_id:
             try:
                 self._fill()
@@ -348,6 +387,6 @@ class LandingState(AuthState):
         self.movers = top_movers()
         self.live = True
 
-    def _on_prices(self) -> None:
+    def _on_prices(self, principal: Principal | None) -> None:
         if self.live:
             self.movers = top_movers()

@@ -68,6 +68,6 @@ class OrdersState(PagerMixin, AuthState):
         self.asset_filter = value.strip().upper()[:10]
         self._first_page(principal.username)
 
-    def _on_prices(self) -> None:
-        if self.live and self.username:
-            self._load_page(self.username)
+    def _on_prices(self, principal: Principal | None) -> None:
+        if self.live and principal is not None:
+            self._load_page(principal.username)

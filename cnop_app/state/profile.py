@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from cnop_app import formatting
@@ -76,13 +78,18 @@ class ProfileState(AuthState):
 
     @rx.event
     @signed_in
-    def change_password(self, principal: Principal, form: dict) -> rx.event.EventSpec | None:
+    async def change_password(self, principal: Principal, form: dict) -> rx.event.EventSpec | None:
         self.password_errors = {}
         if form.get("new_password", "") != form.get("confirm_password", ""):
             self.password_errors = {"confirm_password": "Passwords do not match"}
             return None
+        if refusal := await self._rate_limited(principal.username):
+            self.password_errors = {"form": refusal}
+            return None
         try:
-            revoked = auth.change_password(
+            # Two argon2 runs: in a worker thread, so the event loop keeps serving other browsers.
+            revoked = await asyncio.to_thread(
+                auth.change_password,
                 principal,
                 form.get("current_password", ""),
                 form.get("new_password", ""),

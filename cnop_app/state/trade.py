@@ -264,16 +264,17 @@ class TradeState(AuthState):
     def dismiss_notice(self) -> None:
         self.notice = ""
 
-    def _on_prices(self) -> list[rx.event.EventSpec] | None:
+    def _on_prices(self, principal: Principal | None) -> list[rx.event.EventSpec] | None:
         """Live push: new market price in the preview, and a toast plus a notice per filled order."""
-        if not self.live or not self.username:
+        if not self.live or principal is None:
             return None
+        username = principal.username
         before = set(self._pending_ids)
-        self._load_orders(self.username)
-        self._update_preview(self.username)
+        self._load_orders(username)
+        self._update_preview(username)
         toasts = []
         for order_id in sorted(before - set(self._pending_ids)):
-            o = trading.get_order(self.username, order_id)
+            o = trading.get_order(username, order_id)
             label = OrderType(o.order_type).label.lower()
             if o.status == OrderStatus.COMPLETED:
                 amount = f"{formatting.quantity(o.quantity)} {o.asset_id}"

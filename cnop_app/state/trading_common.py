@@ -111,6 +111,6 @@ class PortfolioMixin(rx.State, mixin=True):
             self.history_range = str(value)
             self._fill(principal.username)
 
-    def _on_prices(self) -> None:
-        if self.live and self.username:
-            self._fill(self.username)
+    def _on_prices(self, principal: Principal | None) -> None:
+        if self.live and principal is not None:
+            self._fill(principal.username)

@@ -122,17 +122,17 @@ def test_history_endpoint(api: TestClient) -> None:
     assert api.get("/api/v1/inventory/assets/NOPE/history?range=24h").status_code == 404
 
 
-def test_market_status_health_and_metrics(api: TestClient) -> None:
+def test_market_status_health_and_metrics(api: TestClient, metrics_headers: dict[str, str]) -> None:
     market.refresh_prices()
     status = api.get("/api/v1/market/status")
     assert status.status_code == 200
     body = status.json()
     assert body["source"] == "snapshot" and body["stale"] is False and body["as_of"]
     assert body["breaker"]["state"] == "closed" and body["mode"] in ("active", "idle")
-    health = api.get("/health").json()
+    health = api.get("/health", headers=metrics_headers).json()
     assert health["components"]["market"]["status"] == "ok"
     assert health["components"]["activity"]["mode"] == "active"  # the status request was activity
-    metrics = api.get("/metrics").text
+    metrics = api.get("/metrics", headers=metrics_headers).text
     for name in (
         'cnop_market_refresh_total{outcome="ok"}',
         "cnop_market_refresh_duration_seconds_bucket",

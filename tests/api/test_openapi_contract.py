@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,11 @@ from tests.support.trading_fixtures import add_asset
 JSON = "application/json"
 ERROR_REF = "#/components/schemas/ErrorResponse"
 # Plain-text bodies: the Prometheus exposition and the ledger export.
-TEXT_BODIES = {("get", "/metrics"): "text/plain", ("get", "/api/v1/balance/transactions/export"): "text/csv"}
+TEXT_BODIES = {
+    ("get", "/metrics"): "text/plain",
+    ("get", "/api/v1/balance/transactions/export"): "text/csv",
+    ("get", "/api/v1/admin/audit.csv"): "text/csv",
+}
 
 
 @pytest.fixture
@@ -109,7 +114,8 @@ def test_real_responses_match_their_documented_schema(spec: dict[str, Any], api:
     check(spec, "post", cancel, api.post(f"{v1}/orders/{pending['order_id']}/cancel", headers=headers), 409)
     one = api.get(f"{v1}/orders/{placed['data']['order_id']}", headers=headers)
     check(spec, "get", f"{v1}/orders/{{order_id}}", one, 200)
-    check(spec, "get", f"{v1}/orders/{{order_id}}", api.get(f"{v1}/orders/missing", headers=headers), 404)
+    check(spec, "get", f"{v1}/orders/{{order_id}}", api.get(f"{v1}/orders/{uuid.uuid4()}", headers=headers), 404)
+    check(spec, "get", f"{v1}/orders/{{order_id}}", api.get(f"{v1}/orders/missing", headers=headers), 422)
     check(spec, "get", f"{v1}/orders", api.get(f"{v1}/orders", headers=headers), 200)
     fills = api.get(f"{v1}/assets/BTC/transactions", headers=headers)
     check(spec, "get", f"{v1}/assets/{{asset_id}}/transactions", fills, 200)

@@ -1,8 +1,8 @@
 from fastapi.testclient import TestClient
 
 
-def test_health_reports_database(client: TestClient) -> None:
-    response = client.get("/health")
+def test_health_reports_database(client: TestClient, metrics_headers: dict[str, str]) -> None:
+    response = client.get("/health", headers=metrics_headers)
     assert response.status_code == 200
     assert response.json()["components"]["database"]["status"] == "ok"
     assert response.headers["x-request-id"]

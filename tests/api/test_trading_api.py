@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -159,7 +160,8 @@ def test_limit_order_lifecycle_and_cancel_twice(client: TestClient, alice: dict[
     assert again.status_code == 409
     completed = order(client, alice).json()["data"]
     assert client.post(f"{ORDERS}/{completed['order_id']}/cancel", headers=alice).status_code == 409
-    assert client.post(f"{ORDERS}/nope/cancel", headers=alice).status_code == 404
+    assert client.post(f"{ORDERS}/{uuid.uuid4()}/cancel", headers=alice).status_code == 404
+    assert client.post(f"{ORDERS}/nope/cancel", headers=alice).status_code == 422  # order ids are UUIDs
 
 
 def test_limit_fill_is_visible_through_the_api(client: TestClient, alice: dict[str, str]) -> None:

@@ -9,9 +9,10 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
-from tests.support.helpers import free_port
+from tests.support.helpers import STRONG_PASSWORD, free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ADMIN_USERNAME = "console_admin"  # created at start by CNOP_ADMIN_USERNAME / CNOP_ADMIN_PASSWORD
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,6 +30,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "CNOP_MARKET_SOURCE": "simulated",
         "CNOP_REFRESH_ACTIVE_SECONDS": "3",
         "CNOP_REFRESH_IDLE_SECONDS": "3",
+        "CNOP_ADMIN_USERNAME": ADMIN_USERNAME,
+        "CNOP_ADMIN_PASSWORD": STRONG_PASSWORD,
     }
     with running_app(tmp_path_factory.mktemp("app"), free_port(), settings) as url:
         yield url

@@ -57,7 +57,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         log = work / "backend.log"
         started = time.monotonic()
         backend = stack.enter_context(
-            process([str(ENTRYPOINT), "serve"], app_env(work, backend_port, CNOP_MIGRATE_ON_START="true"), log)
+            # The backend knows its public URL: the websocket's Origin must match it (CORS).
+            process(
+                [str(ENTRYPOINT), "serve"],
+                app_env(work, backend_port, CNOP_MIGRATE_ON_START="true", CNOP_PUBLIC_URL=public_url),
+                log,
+            )
         )
         wait_http(f"http://127.0.0.1:{backend_port}/health", backend, log)
         start_seconds = time.monotonic() - started

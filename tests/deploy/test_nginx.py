@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cnop_app.config import load_settings
+from cnop_app.http_security import PERMISSIONS_POLICY, content_security_policy
 from tests.deploy.support import (
     BACKEND_PATHS,
     PROXY,
@@ -103,6 +105,9 @@ class FakeBackend:
                 self.send_response(backend.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                # Headers of the backend's own (the app sends the same set): the proxy replaces them.
+                self.send_header("Content-Security-Policy", "default-src *")
+                self.send_header("X-Frame-Options", "SAMEORIGIN")
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -318,9 +323,44 @@ def test_tls_serves_https_and_redirects_plain_http() -> None:
     with nginx_stack(tls=True) as tls:
         response = get(tls.url + "/api/v1/tls-probe")
         assert response.status_code == 200
-        assert response.headers["strict-transport-security"] == "max-age=31536000"
+        assert response.headers.get_list("strict-transport-security") == ["max-age=31536000"]
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         seen = [entry for entry in tls.a.seen + tls.b.seen if entry["path"] == "/api/v1/tls-probe"]
         assert seen[0]["headers"]["X-Forwarded-Proto"] == "https"
         redirect = get(tls.plain_url + "/market?x=1")
         assert redirect.status_code == 308
         assert redirect.headers["location"] == "https://127.0.0.1/market?x=1"
+
+
+def csp_directives(policy: str) -> dict[str, list[str]]:
+    return {name: values for name, *values in (part.split() for part in policy.split(";"))}
+
+
+def test_security_headers_on_pages_and_proxied_answers(stack: Stack) -> None:
+    answers = {path: get(stack.url + path) for path in ("/", "/market", "/market/btc", "/api/v1/market/status")}
+    answers["/no-such-page"] = get(stack.url + "/no-such-page")
+    for path, response in answers.items():
+        headers = response.headers
+        # One value each: the backend's own copies are dropped, not doubled.
+        for name in ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy"):
+            assert len(headers.get_list(name)) == 1, (path, name, headers.get_list(name))
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "same-origin"
+        assert headers["permissions-policy"] == PERMISSIONS_POLICY
+        assert headers["cross-origin-opener-policy"] == "same-origin"
+        policy = csp_directives(headers["content-security-policy"])
+        assert policy["frame-ancestors"] == ["'none'"] and policy["img-src"] == ["'self'", "data:"], path
+        assert "strict-transport-security" not in headers  # plain HTTP
+    assert "cdn.jsdelivr.net" in get(stack.url + "/docs").headers["content-security-policy"]
+
+
+def test_the_proxy_sends_the_apps_policy(stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same directives as the app's own (cnop_app/http_security.py); the app also names its public URL in
+    # connect-src, where behind the proxy the page's own origin ('self') is the public URL.
+    monkeypatch.setenv("CNOP_DATA_DIR", str(tmp_path))
+    app_policy = csp_directives(content_security_policy(load_settings()))
+    proxy_policy = csp_directives(get(stack.url + "/").headers["content-security-policy"])
+    assert proxy_policy.pop("connect-src") == ["'self'"]
+    app_policy.pop("connect-src")
+    assert proxy_policy == app_policy

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from cnop_app.domain.errors import BusinessRuleViolation, Conflict
 from cnop_app.services import accounts, trading
+from cnop_app.services.admin import verify_ledger
 from tests.support.trading_fixtures import account_of, add_asset, check_invariants, holding_of, make_user, set_price
 
 THREADS = 8
@@ -102,6 +103,8 @@ def test_concurrent_buys_and_sells_on_one_account(any_db: str) -> None:
         for asset in ("BTC", "ETH"):
             holding = holding_of(who, asset)
             assert holding is None or holding.quantity >= holding.held_quantity >= 0
+    report = verify_ledger()  # the integrity check (`manage verify-ledger`) agrees
+    assert report.ok, report.lines()
 
 
 def test_concurrent_buys_cannot_overspend(any_db: str) -> None:
@@ -125,6 +128,8 @@ def test_concurrent_buys_cannot_overspend(any_db: str) -> None:
     holding = holding_of(user, "BTC")
     assert holding is not None and holding.quantity == 10
     check_invariants()
+    report = verify_ledger()  # the integrity check (`manage verify-ledger`) agrees
+    assert report.ok, report.lines()
 
 
 def test_concurrent_sells_cannot_oversell(any_db: str) -> None:
@@ -149,6 +154,8 @@ def test_concurrent_sells_cannot_oversell(any_db: str) -> None:
     holding = holding_of(user, "BTC")
     assert holding is not None and holding.quantity - holding.held_quantity == 0
     check_invariants()
+    report = verify_ledger()  # the integrity check (`manage verify-ledger`) agrees
+    assert report.ok, report.lines()
 
 
 def test_concurrent_retries_with_one_client_order_id_execute_once(any_db: str) -> None:
@@ -165,3 +172,5 @@ def test_concurrent_retries_with_one_client_order_id_execute_once(any_db: str) -
     assert len(set(seen)) == 1 and len(seen) == THREADS
     assert account_of(user).cash == Decimal("900.00")
     check_invariants()
+    report = verify_ledger()  # the integrity check (`manage verify-ledger`) agrees
+    assert report.ok, report.lines()

@@ -25,6 +25,7 @@ from cnop_app.db import dispose_engines
 from cnop_app.domain.errors import BusinessRuleViolation, Conflict, DomainError
 from cnop_app.models import utcnow
 from cnop_app.services import accounts, trading
+from cnop_app.services.admin import verify_ledger
 from tests.support.trading_fixtures import (
     account_of,
     add_asset,
@@ -317,6 +318,8 @@ class TradingMachine(RuleBasedStateMachine):
         for order_id in self.pending:
             owner = self.pending[order_id].user
             assert trading.get_order(owner, order_id).status == "pending"
+        report = verify_ledger()  # the integrity check (`manage verify-ledger`) agrees
+        assert report.ok, report.lines()
 
 
 def test_trading_state_machine(cnop_env: Path, migrated_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 Recorded-shape fixtures: the bundled snapshot is a `/coins/markets` response, so the default reply is
 exactly what the feed returns (optionally grown to 250 coins). Tests script the next replies:
 429 with Retry-After, 500, slow, garbage, truncated bodies, missing fields, negative prices, duplicates.
+It also serves files (coin logos) that tests put in `files` (`serve_file`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class FakeCoinGecko:
     def __init__(self, coins: list[dict[str, Any]] | None = None) -> None:
         self.coins = coins if coins is not None else recorded_coins()
         self.requests: list[SeenRequest] = []
+        self.files: dict[str, Reply] = {}
         self._script: list[Reply] = []
         self.default = Reply()
         self._lock = threading.Lock()
@@ -95,6 +97,16 @@ class FakeCoinGecko:
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/api/v3"
+
+    @property
+    def origin(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_file(self, path: str, body: bytes, content_type: str, status: int = 200, **headers: str) -> str:
+        """Answer GET `path` with `body` (every time); returns its URL."""
+        self.files[path] = Reply(status=status, body=body, headers={"Content-Type": content_type, **headers})
+        return self.origin + path
 
     def push(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, then with `default`."""
@@ -141,6 +153,10 @@ class FakeCoinGecko:
                     fake.requests.append(
                         SeenRequest(url.path, query, {k.lower(): v for k, v in self.headers.items()}, time.time())
                     )
+                if url.path in fake.files:
+                    file = fake.files[url.path]
+                    self._send(file.status, file.body or b"", file.headers)
+                    return
                 if url.path != "/api/v3/coins/markets":
                     self._send(404, b'{"error":"not found"}', {})
                     return
@@ -156,7 +172,8 @@ class FakeCoinGecko:
 
             def _send(self, status: int, body: bytes, headers: dict[str, str], truncate: bool = False) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 for key, value in headers.items():
                     self.send_header(key, value)

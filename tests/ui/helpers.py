@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 import reflex as rx
 from reflex.istate.data import HeaderData, ReflexURL, RouterData, SessionData
 
+from cnop_app.api.session_cookie import COOKIE_NAME as TOKEN_COOKIE
 from cnop_app.services import auth, market
+from cnop_app.state.auth import AuthState
 from cnop_app.state.market import snapshot
 from tests.support.helpers import STRONG_PASSWORD, user_payload
 from tests.support.trading_fixtures import add_asset, fund
@@ -19,16 +21,36 @@ from tests.support.trading_fixtures import add_asset, fund
 S = TypeVar("S", bound=rx.State)
 
 
+def router(path: str, token: str = "", sid: str = "socket-1") -> RouterData:
+    """What Reflex knows of a tab at `path` whose websocket handshake carried the session cookie `token`."""
+    return RouterData(
+        url=ReflexURL(f"http://localhost:3000{path}"),
+        headers=HeaderData(user_agent="pytest-browser", cookie=f"theme=dark; {TOKEN_COOKIE}={token}" if token else ""),
+        session=SessionData(client_ip="127.0.0.1", session_id=sid),
+    )
+
+
 def tab(state_cls: type[S], path: str, token: str = "") -> S:
     """A state of a browser tab at `path` (query string allowed) holding the cookie `token`."""
     state = state_cls()
-    state.router = RouterData(
-        url=ReflexURL(f"http://localhost:3000{path}"),
-        headers=HeaderData(user_agent="pytest-browser"),
-        session=SessionData(client_ip="127.0.0.1"),
-    )
-    state.token = token  # type: ignore[attr-defined]
+    state.router = router(path, token)
     return state
+
+
+def session_token(state: AuthState) -> str:
+    """The token the tab's events use now ("" when signed out)."""
+    return state._session_token()
+
+
+def app_tree(path: str, token: str = "") -> rx.State:
+    """The whole state tree of one tab, as the state manager keeps it (every page's state under one root)."""
+    root = rx.State(_reflex_internal_init=True)
+    root.router = router(path, token)
+    return root
+
+
+def substate(root: rx.State, state_cls: type[S]) -> S:
+    return root.get_substate(state_cls.get_full_name().split("."))  # type: ignore[return-value]
 
 
 def sign_up(username: str, cash: str = "0") -> str:

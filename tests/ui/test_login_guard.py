@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,13 @@ from cnop_app.services import auth
 from cnop_app.state.account import AccountState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.dashboard import DashboardState
+from cnop_app.state.market import AssetState, MarketState
 from cnop_app.state.orders import OrdersState
 from cnop_app.state.portfolio import PortfolioState
 from cnop_app.state.profile import ProfileState
 from cnop_app.state.trade import TradeState
 from tests.support.helpers import STRONG_PASSWORD, user_payload
-from tests.ui.helpers import redirect_target, sign_up, tab, toasts
+from tests.ui.helpers import redirect_target, session_token, sign_up, tab, toasts
 
 # (state, page, a guarded handler with its browser arguments)
 GUARDED = [
@@ -28,6 +30,10 @@ GUARDED = [
     (AccountState, "/account", "confirm", ()),
     (AccountState, "/account", "export_csv", ()),
     (AccountState, "/account", "next_page", ()),
+    (AccountState, "/account", "review_reset", ({"starting_cash": "100"},)),
+    (AccountState, "/account", "confirm_reset", ()),
+    (MarketState, "/market", "toggle_star", ("BTC",)),
+    (AssetState, "/market/BTC", "toggle_star", ()),
     (OrdersState, "/orders", "load", ()),
     (OrdersState, "/orders", "prev_page", ()),
     (OrdersState, "/orders", "set_status_filter", ("pending",)),
@@ -57,7 +63,6 @@ def test_an_invalid_or_revoked_token_is_dropped_with_a_notice(ui_env: Path) -> N
     result = state.require_login()
     assert redirect_target(result) == "/login?next=/account"
     assert toasts(result) == [("warning", "Your session has expired. Please log in again.")]
-    assert state.token == ""
 
     token = sign_up("revoked_01")
     principal = auth.authenticate(token)
@@ -79,40 +84,41 @@ def test_a_valid_token_runs_the_handler_with_its_principal(ui_env: Path) -> None
 def test_login_form_signs_in_and_returns_to_the_page_asked_for(ui_env: Path) -> None:
     sign_up("login_user")
     state = tab(AuthState, "/login?next=/orders")
-    result = state.login({"username": "login_user", "password": STRONG_PASSWORD})
+    result = asyncio.run(state.login({"username": "login_user", "password": STRONG_PASSWORD}))
     assert redirect_target(result) == "/orders"
-    assert state.username == "login_user" and auth.authenticate(state.token).username == "login_user"
+    assert state.username == "login_user" and auth.authenticate(session_token(state)).username == "login_user"
 
     state = tab(AuthState, "/login?next=//evil.example.com")
-    assert redirect_target(state.login({"username": "login_user", "password": STRONG_PASSWORD})) == "/dashboard"
+    result = asyncio.run(state.login({"username": "login_user", "password": STRONG_PASSWORD}))
+    assert redirect_target(result) == "/dashboard"
 
     state = tab(AuthState, "/login")
-    assert state.login({"username": "login_user", "password": "wrong-Password-1"}) is None
-    assert state.auth_error == "Invalid username or password" and state.token == ""
-    assert state.login({"username": "", "password": "x"}) is None
+    assert asyncio.run(state.login({"username": "login_user", "password": "wrong-Password-1"})) is None
+    assert state.auth_error == "Invalid username or password" and session_token(state) == ""
+    assert asyncio.run(state.login({"username": "", "password": "x"})) is None
     assert state.form_errors == {"username": "username is required"}
 
 
 def test_register_signs_in_and_opens_the_account_page(ui_env: Path) -> None:
     form = {**user_payload("fresh_user"), "confirm_password": STRONG_PASSWORD, "marketing_emails_consent": "on"}
     state = tab(AuthState, "/register")
-    result = state.register(form)
+    result = asyncio.run(state.register(form))
     assert redirect_target(result) == "/account"
     assert toasts(result) == [("success", "Welcome to CNOP! Fund your account to start trading.")]
-    assert auth.authenticate(state.token).username == "fresh_user"
+    assert auth.authenticate(session_token(state)).username == "fresh_user"
     assert auth.get_profile("fresh_user").marketing_emails_consent is True
 
     again = tab(AuthState, "/register")
-    assert again.register({**form, "email": "other@example.com"}) is None
+    assert asyncio.run(again.register({**form, "email": "other@example.com"})) is None
     assert again.form_errors == {"username": "Username 'fresh_user' already exists"}
-    assert again.token == ""
+    assert session_token(again) == ""
 
 
 def test_register_form_errors_are_shown_under_their_fields(ui_env: Path) -> None:
     state = tab(AuthState, "/register")
-    assert state.register({**user_payload("mismatch_1"), "confirm_password": "different"}) is None
+    assert asyncio.run(state.register({**user_payload("mismatch_1"), "confirm_password": "different"})) is None
     assert state.form_errors == {"confirm_password": "Passwords do not match"}
-    assert state.register({**user_payload("bad name!"), "confirm_password": STRONG_PASSWORD}) is None
+    assert asyncio.run(state.register({**user_payload("bad name!"), "confirm_password": STRONG_PASSWORD})) is None
     assert list(state.form_errors) == ["username"]
 
 
@@ -124,7 +130,7 @@ def test_register_and_first_login_are_one_transaction(ui_env: Path, monkeypatch:
 
     monkeypatch.setattr(auth, "login", refuse)
     state = tab(AuthState, "/register")
-    assert state.register({**user_payload("half_made"), "confirm_password": STRONG_PASSWORD}) is None
+    assert asyncio.run(state.register({**user_payload("half_made"), "confirm_password": STRONG_PASSWORD})) is None
     assert state.auth_error == "Invalid username or password"
     with pytest.raises(NotFound):
         auth.get_profile("half_made")

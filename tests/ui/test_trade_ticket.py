@@ -11,6 +11,7 @@ from cnop_app import formatting
 from cnop_app.config import reset_settings
 from cnop_app.domain import trading as rules
 from cnop_app.services import accounts, trading
+from cnop_app.state.live import refresh_client
 from cnop_app.state.trade import TradeState
 from tests.ui.helpers import listed_asset, sign_up, tab, toasts
 
@@ -206,7 +207,7 @@ def test_a_fill_pushed_live_leaves_a_notice(ui_env: Path) -> None:
     state.set_quantity("1")
     _place(state)
     trading.match_limit_orders()
-    pushed = state._on_prices()
+    pushed = refresh_client([state])
     assert state.open_orders == []
     assert state.notice.startswith("Your limit buy of 1 AAA filled at $")
     assert toasts(pushed) == [("success", state.notice)]

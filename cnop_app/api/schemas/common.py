@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
 from cnop_app.domain.money import decimal_str, money_str
+from cnop_app.services.validation import ASSET_ID_RE
 
 
 def json_number(value: Decimal) -> int | float:
@@ -47,6 +48,11 @@ Day = Annotated[
 JsonNumber = Annotated[Decimal, PlainSerializer(json_number), WithJsonSchema({"type": "number"})]
 
 
+# Request inputs whose rule the spec can state (the services check them again): asset ids, with the
+# blanks around them the services trim.
+ASSET_ID_PATTERN = r"^[ \t]*" + ASSET_ID_RE.pattern.strip("^$") + r"[ \t]*$"
+
+
 class ApiModel(BaseModel):
     """A response body. Field order is the JSON key order."""
 
@@ -81,7 +87,7 @@ _ERRORS: dict[int, dict[str, Any]] = {
     413: {"description": "Request body too large"},
     422: {"description": "Invalid input or refused by a business rule; `detail` names the field"},
     429: {
-        "description": "Too many attempts",
+        "description": "Too many requests (rate limit) or login attempts",
         "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
     },
 }

@@ -8,10 +8,14 @@ from cnop_app.api.schemas.common import ApiModel
 
 
 class HealthOut(ApiModel):
-    """The worst component status, and each component's report (`status` plus its own figures)."""
+    """The worst component status, and each component's report (`status` plus its own figures).
+
+    `components` only for callers with the metrics token (CNOP_METRICS_TOKEN); anonymous callers get
+    the status alone.
+    """
 
     status: Literal["ok", "degraded", "down"]
-    components: dict[str, dict[str, Any]]
+    components: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def of(cls, report: dict[str, Any]) -> HealthOut:

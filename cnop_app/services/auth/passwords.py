@@ -1,4 +1,9 @@
-"""Password hashing: argon2id through passlib, and the dummy hash that equalises login timing."""
+"""Password hashing: argon2id through passlib, and the dummy hash that equalises login timing.
+
+Every hash and verify takes one of `MAX_CONCURRENT_HASHES` slots: each argon2 run holds 19 MiB, so a
+burst of logins (UI or API) queues here instead of growing memory. Callers on an event loop run these
+functions in a worker thread (`asyncio.to_thread`): they take ~40 ms of CPU each.
+"""
 
 from __future__ import annotations
 
@@ -17,26 +22,30 @@ _pwd = CryptContext(
     argon2__time_cost=2,
     argon2__parallelism=1,
 )
+MAX_CONCURRENT_HASHES = 4
+_hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 _dummy_hash_lock = threading.Lock()
 _dummy_hash: str | None = None
 
 
 def hash_password(password: str) -> str:
-    return _pwd.hash(password)
+    with _hash_slots:
+        return _pwd.hash(password)
 
 
 def verify_password(password: str, password_hash: str) -> bool:
-    try:
-        return _pwd.verify(password, password_hash)
-    except (ValueError, TypeError):
-        return False
+    with _hash_slots:
+        try:
+            return _pwd.verify(password, password_hash)
+        except (ValueError, TypeError):
+            return False
 
 
 def dummy_hash() -> str:
     global _dummy_hash
     with _dummy_hash_lock:
         if _dummy_hash is None:
-            _dummy_hash = _pwd.hash(uuid.uuid4().hex + "Aa1!")
+            _dummy_hash = hash_password(uuid.uuid4().hex + "Aa1!")
         return _dummy_hash
 
 

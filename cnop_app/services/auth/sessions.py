@@ -17,10 +17,13 @@ from cnop_app.domain.errors import (
     NotFound,
 )
 from cnop_app.models import AuthSession, User
+from cnop_app.observability.logging import get_logger
 from cnop_app.observability.metrics import AUTH_EVENTS
 from cnop_app.services import audit
+from cnop_app.services.auth.metrics import TOKEN_REJECTIONS
 
 JWT_ALGORITHM = "HS256"
+_log = get_logger("auth.sessions")
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,12 @@ def issue_token(session: Session, user: User, now: datetime, *, user_agent: str 
 
 
 def authenticate(token: object) -> Principal:
-    """Verify a bearer token: signature, pinned algorithm, expiry, session not revoked, user active."""
+    """Verify a bearer token: signature, pinned algorithm, expiry, session not revoked, user active.
+
+    Every refusal is counted in `cnop_token_rejections_total{reason}`; a revoked session's token
+    presented again is also an audit row (`revoked_token_presented`, a suspicious event)."""
     if not isinstance(token, str) or not token or len(token) > 4096:
-        raise AuthenticationFailed("Not authenticated")
+        raise _rejected("invalid", "Not authenticated")
     try:
         claims = jwt.decode(
             token,
@@ -84,12 +90,12 @@ def authenticate(token: object) -> Principal:
             options={"require": ["sub", "exp", "iat", "jti"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise AuthenticationFailed("Token has expired") from exc
+        raise _rejected("expired", "Token has expired") from exc
     except jwt.PyJWTError as exc:
-        raise AuthenticationFailed("Invalid token") from exc
+        raise _rejected("invalid", "Invalid token") from exc
     jti, username = claims.get("jti"), claims.get("sub")
     if not isinstance(jti, str) or not isinstance(username, str):
-        raise AuthenticationFailed("Invalid token")
+        raise _rejected("invalid", "Invalid token")
     now = datetime.now(timezone.utc)
     # One round trip on the hot path of every authenticated request: session and user together.
     with read_session() as session:
@@ -99,14 +105,32 @@ def authenticate(token: object) -> Principal:
             .where(AuthSession.jti == jti)
         ).first()
     row, user = found if found is not None else (None, None)
-    if row is None or row.username != username or row.revoked_at is not None:
-        raise AuthenticationFailed("Token has been revoked")
+    if row is None or row.username != username:
+        # Signed with our secret but no such session: a wiped database, or a leaked secret.
+        raise _rejected("invalid", "Token has been revoked")
+    if row.revoked_at is not None:
+        _record_revoked_reuse(row)
+        raise _rejected("revoked", "Token has been revoked")
     if row.expires_at <= now:
-        raise AuthenticationFailed("Token has expired")
+        raise _rejected("expired", "Token has expired")
     if user is None or not user.is_active:
-        raise AuthenticationFailed("Account is disabled")
+        raise _rejected("disabled", "Account is disabled")
     # The role comes from the database, not the token: a demoted admin loses access at once.
     return Principal(username=user.username, role=user.role, jti=jti, expires_at=row.expires_at)
+
+
+def _rejected(reason: str, message: str) -> AuthenticationFailed:
+    TOKEN_REJECTIONS.labels(reason).inc()
+    return AuthenticationFailed(message)
+
+
+def _record_revoked_reuse(row: AuthSession) -> None:
+    """Audit a revoked session's token presented again (stolen, or a tab left open at logout)."""
+    try:
+        with write_session() as session:
+            audit.record(session, audit.REVOKED_TOKEN_PRESENTED, row.username, jti=row.jti, revoked_at=row.revoked_at)
+    except Exception:  # the refusal stands (401) even if the audit write fails
+        _log.warning("could not audit a revoked token", exc_info=True)
 
 
 def logout(principal: Principal, *, ip: str | None = None, uow: UnitOfWork | None = None) -> None:

@@ -47,11 +47,11 @@ def seconds_blocked(username: str, ip: str | None, now: datetime) -> tuple[int, 
     return (wait, scope) if wait else (0, None)
 
 
-def _locked_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+def _locked_row(session: Session, key: str, now: datetime, username_hash: str | None = None) -> LoginThrottle:
     row = session.exec(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()).first()
     if row is not None:
         return row
-    row = LoginThrottle(key=key, failures=0, window_started_at=now)
+    row = LoginThrottle(key=key, failures=0, window_started_at=now, username_hash=username_hash)
     try:
         with session.begin_nested():
             session.add(row)
@@ -65,7 +65,7 @@ def record_failure(session: Session, username: str, ip: str | None, now: datetim
     newly_blocked = []
     policies = _policies()
     for scope, key in _keys(username, ip).items():
-        row = _locked_row(session, key, now)
+        row = _locked_row(session, key, now, rules.username_hash(username) if scope == "user_ip" else None)
         after = rules.after_failure(_counter(row), now, policies[scope])
         if after.blocked_until is not None:
             newly_blocked.append(scope)
@@ -81,6 +81,15 @@ def record_failure(session: Session, username: str, ip: str | None, now: datetim
 def clear_user(session: Session, username: str, ip: str | None) -> None:
     """A successful login starts this (username, IP) over; the IP's own count keeps its window."""
     session.execute(delete(LoginThrottle).where(col(LoginThrottle.key) == rules.user_ip_key(username, ip)))
+
+
+def clear_username(session: Session, username: str) -> int:
+    """Delete every (username, IP) counter of `username` (an admin's "clear login throttling"), in the
+    caller's transaction. Per-IP counters are shared by every name tried from that IP: they stay."""
+    result = session.execute(
+        delete(LoginThrottle).where(col(LoginThrottle.username_hash) == rules.username_hash(username))
+    )
+    return int(result.rowcount or 0)
 
 
 def prune(now: datetime | None = None) -> int:

@@ -9,21 +9,21 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from cnop_app.config import get_settings
+from cnop_app.config import ConfigError, get_settings
 from cnop_app.db import UnitOfWork, read_session, unit_of_work, write_session
 from cnop_app.domain.enums import Role, values
-from cnop_app.domain.errors import (
-    Conflict,
-    NotFound,
-    ValidationFailed,
-)
+from cnop_app.domain.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from cnop_app.domain.timeutil import utcnow
 from cnop_app.models import Account, AuthSession, User
+from cnop_app.observability.logging import get_logger
 from cnop_app.observability.metrics import AUTH_EVENTS
 from cnop_app.services import audit, outbox, validation
+from cnop_app.services.auth import throttle
 from cnop_app.services.auth.passwords import hash_password, verify_password
 from cnop_app.services.auth.sessions import Principal
 
 ROLES = values(Role)
+_log = get_logger("auth.users")
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,9 @@ def update_profile(
     return profile
 
 
+PASSWORD_THROTTLED = "Too many wrong passwords; try again later"
+
+
 def change_password(
     principal: Principal,
     current_password: object,
@@ -173,15 +176,27 @@ def change_password(
     ip: str | None = None,
     uow: UnitOfWork | None = None,
 ) -> int:
-    """Change the password and revoke every other session. Returns how many were revoked."""
+    """Change the password and revoke every other session. Returns how many were revoked.
+
+    A wrong current password counts like a failed login for (username, client IP) and the IP
+    (`throttle`): past the threshold the answer is RateLimited (429, Retry-After) before any hashing.
+    Failures are committed in their own transaction, whatever the caller's unit of work does."""
     if not isinstance(current_password, str) or not current_password:
         raise ValidationFailed("current_password is required", "current_password")
     new = validation.password(new_password, "new_password")
+    username = principal.username
+    wait, scope = throttle.seconds_blocked(username, ip, utcnow())
+    if wait:
+        with write_session() as session:
+            audit.record(session, "password_change_throttled", username, ip=ip, scope=scope, retry_after=wait)
+        AUTH_EVENTS.labels("password_change_throttled").inc()
+        raise RateLimited(PASSWORD_THROTTLED, retry_after=wait)
     with read_session() as session:
-        user = session.exec(select(User).where(User.username == principal.username)).first()
+        user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
         raise NotFound("User not found")
     if not verify_password(current_password, user.password_hash):
+        _count_wrong_password(username, ip)
         raise ValidationFailed("current_password is not correct", "current_password")
     if verify_password(new, user.password_hash):
         raise ValidationFailed("new_password must differ from the current one", "new_password")
@@ -189,14 +204,14 @@ def change_password(
     now = datetime.now(timezone.utc)
     with unit_of_work(uow) as work:
         session = work.session
-        user = session.exec(select(User).where(User.username == principal.username)).one()
+        user = session.exec(select(User).where(User.username == username)).one()
         user.password_hash = new_hash
         user.updated_at = now
         session.add(user)
         outbox.emit(session, "user", user.username, user)
         others = session.exec(
             select(AuthSession).where(
-                AuthSession.username == principal.username,
+                AuthSession.username == username,
                 AuthSession.jti != principal.jti,
                 AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
             )
@@ -204,26 +219,51 @@ def change_password(
         for row in others:
             row.revoked_at = now
             session.add(row)
-        audit.record(session, "password_changed", principal.username, ip=ip, revoked_sessions=len(others))
+        throttle.clear_user(session, username, ip)
+        audit.record(session, "password_changed", username, ip=ip, revoked_sessions=len(others))
         work.on_commit(lambda: AUTH_EVENTS.labels("password_changed").inc())
     return len(others)
 
 
+def _count_wrong_password(username: str, ip: str | None) -> None:
+    with write_session() as session:
+        blocked = throttle.record_failure(session, username, ip, utcnow())
+        audit.record(session, "password_change_failed", username, ip=ip, reason="current_password")
+        for scope in blocked:
+            audit.record(session, audit.THROTTLE_STARTED, username, ip=ip, scope=scope, via="password_change")
+    AUTH_EVENTS.labels("password_change_failed").inc()
+
+
 def bootstrap_admin() -> str | None:
-    """Create (or promote) the admin named by CNOP_ADMIN_USERNAME / CNOP_ADMIN_PASSWORD."""
+    """Create the admin named by CNOP_ADMIN_USERNAME with CNOP_ADMIN_PASSWORD, once.
+
+    An existing account of that name is never promoted: someone may have registered the name before
+    the operator first started the app, and promoting it would hand them the admin role with their
+    own password. The start then fails with a ConfigError naming the account. An existing admin is
+    left as it is: its password may have been changed since (the configured one is only the first),
+    and a disabled admin stays disabled (a warning is logged) until an admin enables it again."""
     settings = get_settings()
     if not settings.admin_username or not settings.admin_password:
         return None
     username = validation.username(settings.admin_username, "CNOP_ADMIN_USERNAME")
     validation.password(settings.admin_password, "CNOP_ADMIN_PASSWORD")
-    with write_session() as session:
+    with read_session() as session:
         user = session.exec(select(User).where(User.username == username)).first()
-        if user is not None:
-            if user.role != Role.ADMIN or not user.is_active:
-                user.role, user.is_active = Role.ADMIN, True
-                session.add(user)
-                audit.record(session, "role_changed", username, actor="bootstrap", role=Role.ADMIN)
-            return username
+    if user is not None:
+        if user.role != Role.ADMIN:
+            with write_session() as session:
+                audit.record(session, "bootstrap_admin_refused", username, actor="bootstrap", role=user.role)
+            raise ConfigError(
+                f"CNOP_ADMIN_USERNAME: '{username}' already exists as a {user.role} account (registered "
+                f"{user.created_at:%Y-%m-%d %H:%M} UTC), so it was not made an admin: anyone could have "
+                "registered that name. Set CNOP_ADMIN_USERNAME to a name that is not taken."
+            )
+        if not user.is_active:
+            _log.warning(
+                "the bootstrap admin is disabled and stays disabled; an admin can enable it again",
+                extra={"username": username},
+            )
+        return username
     register(
         {
             "username": username,

@@ -87,7 +87,7 @@ def _feed_client(settings: Settings) -> coingecko.CoinGeckoClient:
 def _record_failure(status_updates: dict[str, Any], counts_as_failure: bool) -> int:
     """Save a refresh that stored nothing; returns the (unchanged) market version."""
     with write_session() as session:
-        status = read_status(session)
+        status = read_status(session, lock=True)
         status.update(status_updates)
         if counts_as_failure:
             status["consecutive_failures"] = int(status.get("consecutive_failures") or 0) + 1

@@ -22,9 +22,12 @@ from cnop_app.services import activity, coingecko, health
 STATUS_KEY = "market:status"
 
 
-def read_status(session: Session) -> dict[str, Any]:
-    """The status record as a dict ({} when missing or unreadable), inside the caller's session."""
-    row = session.get(KeyValue, STATUS_KEY)
+def read_status(session: Session, *, lock: bool = False) -> dict[str, Any]:
+    """The status record as a dict ({} when missing or unreadable), inside the caller's session.
+
+    `lock`: read it FOR UPDATE, for a read-modify-write (a refresh, an admin's asset toggle): on
+    PostgreSQL two writers would otherwise both bump the version from the same value."""
+    row = session.get(KeyValue, STATUS_KEY, with_for_update=lock or None)
     if row is None:
         return {}
     try:

@@ -149,7 +149,7 @@ def store_prices(
         session.execute(
             delete(PriceTick).where(col(PriceTick.asset_id).in_(ids), col(PriceTick.at) < now - TICK_RETENTION)
         )
-        status = read_status(session)
+        status = read_status(session, lock=True)
         version = version_of(status) + 1
         status.update(status_updates)
         status["version"] = version
