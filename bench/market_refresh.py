@@ -1,6 +1,8 @@
 """Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh.
 
-Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes]   (temporary data dir, no network)
+Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes] [--json]   (temporary data dir, no
+network). bench/run.py runs it in its own process (it rewrites this process's CNOP_* settings) with
+--json, which adds one `BENCH_JSON {...}` line for the table.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from tests.support.coingecko_server import FakeCoinGecko, Reply, many_coins
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("refreshes", nargs="?", type=int, default=20, help="refreshes to measure (default 20)")
-    runs = parser.parse_args().refreshes
+    parser.add_argument("--json", action="store_true", help="also print the figures as one BENCH_JSON line")
+    args = parser.parse_args()
+    runs = args.refreshes
     if runs < 1:
         parser.error("refreshes must be at least 1")
     with tempfile.TemporaryDirectory(prefix="cnop-bench-") as data_dir, FakeCoinGecko(many_coins(250)) as feed:
@@ -86,6 +90,15 @@ def main() -> None:
         )
         size = Path(data_dir, "cnop.db").stat().st_size + Path(data_dir, "cnop.db-wal").stat().st_size
         print(f"database size after the run: {size / 1e6:.1f} MB")
+        if args.json:
+            figures = {
+                "refreshes": runs,
+                "wall_ms": statistics.median(wall),
+                "cpu_ms": statistics.median(cpu),
+                "rows": statistics.median(rows),
+                "statements": statistics.median(stmts),
+            }
+            print("BENCH_JSON " + json.dumps(figures))
 
 
 if __name__ == "__main__":
