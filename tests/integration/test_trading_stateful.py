@@ -329,20 +329,31 @@ def test_trading_state_machine(cnop_env: Path, migrated_template: Path, monkeypa
     reset_settings()
     TradingMachine.template = migrated_template
     TradingMachine.db_path = cnop_env / "cnop.db"
-    TradingMachine.reached = Counter()
-    run_state_machine_as_test(
-        TradingMachine,
-        settings=settings(
-            max_examples=60,
-            stateful_step_count=30,
-            deadline=None,
-            # Fixed example sequence: the coverage assertions below must not depend on luck.
-            derandomize=True,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
+    paths = (
+        "market sell filled",
+        "limit buy filled",
+        "limit sell filled",
+        "limit order expired",
+        "limit order cancelled",
     )
+    TradingMachine.reached = Counter()
+    # Hypothesis also draws on constants found in the modules loaded so far, so even a derandomized run
+    # differs with what else ran in the process. The first run is the fixed one; if it left a path
+    # unexercised, up to two more (random) runs add to the count. Every run checks every invariant.
+    for attempt in range(3):
+        run_state_machine_as_test(
+            TradingMachine,
+            settings=settings(
+                max_examples=60,
+                stateful_step_count=30,
+                deadline=None,
+                derandomize=attempt == 0,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+        if all(TradingMachine.reached[path] > 0 for path in paths):
+            break
     # The run must have reached the interesting paths, or it proves little.
-    for path in ("market sell filled", "limit buy filled", "limit sell filled", "limit order expired"):
+    for path in paths:
         assert TradingMachine.reached[path] > 0, (path, TradingMachine.reached)
-    assert TradingMachine.reached["limit order cancelled"] > 0, TradingMachine.reached
