@@ -23,20 +23,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from sqlmodel import select
 
 from cnop_app.config import reset_settings
 from cnop_app.db import dispose_engines, read_session
 from cnop_app.models import Lease, Order
 from tests.deploy.support import ENTRYPOINT, app_env, clean_env, nginx, process, run, wait_http, world_readable_dir
-from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS
 from tests.support.coingecko_server import FakeCoinGecko
 from tests.support.helpers import PG_ADMIN_URL, STRONG_PASSWORD, free_port, fresh_postgres_database, user_payload
 from tests.support.moto_server import MotoServer
 from tests.support.trading_fixtures import check_invariants
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+# Marked `browser` by tests/browser/conftest.py (run alone, after the rest); it shares its Chromium.
+pytestmark = [pytest.mark.postgres]
 
 INTERVAL = 3
 WORKERS = 2
@@ -177,14 +177,6 @@ def on_deployment_db(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) ->
     yield
     dispose_engines()
     reset_settings()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _register(base: str, username: str, cash: str = "5000") -> dict[str, str]:
