@@ -1,4 +1,4 @@
-"""REST contract of the catalogue and market status (DESIGN.md section 3), through the real FastAPI app."""
+"""REST contract of the catalogue and market status (the reference system's shapes), through the real FastAPI app."""
 
 from __future__ import annotations
 
