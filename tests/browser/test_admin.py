@@ -160,6 +160,9 @@ def test_admin_disables_an_open_browser_adjusts_cash_toggles_an_asset_and_sees_t
         _shot(page, "admin-audit")
         page.fill("#filter-actor", ADMIN_USERNAME)
         page.click("#filters-apply")
+        # Wait for the filtered page itself (every row by this admin), not for something that was true
+        # before the filter applied: the total below must be the filtered one.
+        expect(rows.filter(has_not_text=ADMIN_USERNAME)).to_have_count(0, timeout=TIMEOUT_MS)
         expect(rows.filter(has_text="admin_prices_refreshed")).to_have_count(0, timeout=TIMEOUT_MS)
         expect(rows.filter(has_text="admin_user_disabled")).to_have_count(1)
         total = int(page.locator("#audit-total").inner_text().split()[0])
