@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -165,6 +165,13 @@ def read_session() -> Iterator[Session]:
     """A session for reads: consistent snapshot, never takes the write lock."""
     with Session(read_engine(), expire_on_commit=False) as session:
         yield session
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A Core connection for hot-path reads (no ORM session to build and tear down)."""
+    with read_engine().connect() as conn:
+        yield conn
 
 
 # SQLite allows one writer at a time. Threads of this process queue on this lock instead of

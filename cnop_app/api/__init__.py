@@ -81,11 +81,12 @@ def create_api() -> FastAPI:
     )
     install_error_handlers(api)
     v1 = APIRouter(prefix=API_PREFIX, responses=errors(429))  # every API route may be rate-limited
+    # Routes are matched in this order, one by one: the busiest routers first.
     for module in (
-        auth_routes,
+        trading_routes,
         balance_routes,
         market_routes,
-        trading_routes,
+        auth_routes,
         session_cookie_routes,
         logo_routes,
         account_routes,

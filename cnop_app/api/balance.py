@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, StrictFloat, StrictInt, StrictStr
 
-from cnop_app.api.deps import current_principal
+from cnop_app.api.deps import Credentials, as_caller, current_principal
 from cnop_app.api.schemas.balance import BalanceOut, CashMoveOut, LedgerPageOut
 from cnop_app.api.schemas.common import errors
 from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE
@@ -28,8 +28,13 @@ class AmountBody(BaseModel):
 
 
 @router.get("", response_model=BalanceOut, responses=errors(401, 404))
-def get_balance(principal: auth.Principal = Depends(current_principal)) -> BalanceOut:
-    return BalanceOut.of(accounts.get_balance(principal.username), accounts.allowance(principal.username))
+async def get_balance(credentials: Credentials) -> BalanceOut:
+    return await as_caller(
+        credentials,
+        lambda principal: BalanceOut.of(
+            accounts.get_balance(principal.username), accounts.allowance(principal.username)
+        ),
+    )
 
 
 @router.post("/deposit", status_code=201, response_model=CashMoveOut, responses=errors(401, 404, 413, 422))

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, PlainValidator, StrictStr, StringConstraints, WithJsonSchema
 
-from cnop_app.api.deps import current_principal
+from cnop_app.api.deps import Credentials, as_caller, current_principal
 from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.trading import (
     AssetBalanceOut,
@@ -56,12 +56,15 @@ class OrderBody(BaseModel):
 
 
 @router.post("/orders", status_code=201, response_model=OrderEnvelope, responses=errors(401, 404, 409, 413, 422))
-def place_order(
+async def place_order(
     body: OrderBody,
-    principal: auth.Principal = Depends(current_principal),
+    credentials: Credentials,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ) -> OrderEnvelope:
-    return OrderEnvelope.of(trading.place_order(principal.username, body.model_dump(mode="json"), idempotency_key))
+    data = body.model_dump(mode="json")
+    return await as_caller(
+        credentials, lambda principal: OrderEnvelope.of(trading.place_order(principal.username, data, idempotency_key))
+    )
 
 
 @router.get("/orders", response_model=OrderPageOut, responses=errors(401, 422))
@@ -101,8 +104,8 @@ def asset_transactions(
 
 
 @router.get("/portfolio", response_model=PortfolioOut, responses=errors(401, 404))
-def get_portfolio(principal: auth.Principal = Depends(current_principal)) -> PortfolioOut:
-    return PortfolioOut.of(portfolio.get_portfolio(principal.username))
+async def get_portfolio(credentials: Credentials) -> PortfolioOut:
+    return await as_caller(credentials, lambda principal: PortfolioOut.of(portfolio.get_portfolio(principal.username)))
 
 
 @router.get("/portfolio/history", response_model=PortfolioHistoryOut, responses=errors(401, 422))

@@ -91,7 +91,10 @@ class LedgerEntry(SQLModel, table=True):
     """Append-only record of every balance change."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_user_id", "username", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_user_id", "username", "id"),
+        Index("ix_ledger_user_type_created", "username", "entry_type", "created_at"),  # daily limits
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     transaction_id: str = Field(max_length=36, unique=True)

@@ -14,11 +14,12 @@ from datetime import datetime, time, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Connection, bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_session, unit_of_work
+from cnop_app.db import UnitOfWork, read_connection, read_session, unit_of_work
 from cnop_app.domain.cash import MAX_CASH_MOVE, available, require_funds, require_non_negative
 from cnop_app.domain.enums import CashMove, LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
@@ -83,6 +84,33 @@ def lock_account(session: Session, username: str) -> Account:
     return account
 
 
+def ledger_row(
+    username: str,
+    cash: Decimal,
+    entry_type: LedgerType,
+    amount: Decimal,
+    *,
+    reference: str | None = None,
+    description: str = "",
+    now: datetime | None = None,
+) -> tuple[Decimal, dict[str, Any]]:
+    """A signed cash change: the new cash (never negative) and the ledger row that records it."""
+    entry_type = LedgerType(entry_type)  # an unknown type is a programming error (ValueError)
+    new_cash = cash + amount
+    require_non_negative(new_cash)
+    row = {
+        "transaction_id": str(uuid.uuid4()),
+        "username": username,
+        "entry_type": entry_type,
+        "amount": amount,
+        "balance_after": new_cash,
+        "reference": reference,
+        "description": description[:255],
+        "created_at": now or datetime.now(timezone.utc),
+    }
+    return new_cash, row
+
+
 def post_entry(
     session: Session,
     account: Account,
@@ -94,24 +122,15 @@ def post_entry(
     now: datetime | None = None,
 ) -> LedgerEntry:
     """Apply a signed cash change to a locked account and append its ledger entry."""
-    entry_type = LedgerType(entry_type)  # an unknown type is a programming error (ValueError)
     now = now or datetime.now(timezone.utc)
-    new_cash = account.cash + amount
-    require_non_negative(new_cash)
+    new_cash, row = ledger_row(
+        account.username, account.cash, entry_type, amount, reference=reference, description=description, now=now
+    )
     account.cash = new_cash
     account.version += 1
     account.updated_at = now
     session.add(account)
-    entry = LedgerEntry(
-        transaction_id=str(uuid.uuid4()),
-        username=account.username,
-        entry_type=entry_type,
-        amount=amount,
-        balance_after=new_cash,
-        reference=reference,
-        description=description[:255],
-        created_at=now,
-    )
+    entry = LedgerEntry(**row)
     session.add(entry)
     outbox.emit(session, "ledger", entry.transaction_id, entry)
     outbox.emit(session, "balance", account.username, account)
@@ -131,26 +150,36 @@ def _day_start(now: datetime) -> datetime:
     return datetime.combine(now.date(), time.min, tzinfo=timezone.utc)
 
 
+_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+_accounts = Account.__table__  # type: ignore[attr-defined]
+_TODAY_MOVES = sa_select(_ledger.c.entry_type, _ledger.c.amount).where(
+    _ledger.c.username == bindparam("username"),
+    _ledger.c.entry_type.in_([LedgerType.DEPOSIT.value, LedgerType.WITHDRAW.value]),
+    _ledger.c.created_at >= bindparam("since"),
+)
+_BALANCE = sa_select(_accounts.c.cash, _accounts.c.held, _accounts.c.updated_at).where(
+    _accounts.c.username == bindparam("username")
+)
+
+
+def _today_totals(conn: Connection, username: str, now: datetime) -> dict[str, Decimal]:
+    """Today's deposits and withdrawals of `username` (absolute amounts), summed exactly in Python:
+    SQLite keeps the amounts as decimal text. One range scan of ix_ledger_user_type_created."""
+    totals = {LedgerType.DEPOSIT.value: Decimal(0), LedgerType.WITHDRAW.value: Decimal(0)}
+    for entry_type, amount in conn.execute(_TODAY_MOVES, {"username": username, "since": _day_start(now)}):
+        totals[entry_type] += abs(amount)
+    return totals
+
+
 def _today_total(session: Session, username: str, entry_type: LedgerType, now: datetime) -> Decimal:
-    amounts = session.exec(
-        select(LedgerEntry.amount).where(
-            LedgerEntry.username == username,
-            LedgerEntry.entry_type == entry_type,
-            LedgerEntry.created_at >= _day_start(now),
-        )
-    ).all()
-    total = Decimal(0)
-    for amount in amounts:
-        total += abs(amount)
-    return total
+    return _today_totals(session.connection(), username, now)[LedgerType(entry_type).value]
 
 
 def allowance(username: str) -> Allowance:
     settings = get_settings()
-    now = datetime.now(timezone.utc)
-    with read_session() as session:
-        deposited = _today_total(session, username, LedgerType.DEPOSIT, now)
-        withdrawn = _today_total(session, username, LedgerType.WITHDRAW, now)
+    with read_connection() as conn:
+        totals = _today_totals(conn, username, datetime.now(timezone.utc))
+    deposited, withdrawn = totals[LedgerType.DEPOSIT.value], totals[LedgerType.WITHDRAW.value]
     return Allowance(
         deposit_limit=settings.daily_deposit_limit,
         deposited_today=deposited,
@@ -220,16 +249,16 @@ def withdraw(
 
 
 def get_balance(username: str) -> Balance:
-    with read_session() as session:
-        account = session.get(Account, username)
-    if account is None:
+    with read_connection() as conn:
+        row = conn.execute(_BALANCE, {"username": username}).first()
+    if row is None:
         raise NotFound("Account not found")
     return Balance(
         username=username,
-        current_balance=account.cash,
-        held=account.held,
-        available=available(account.cash, account.held),
-        updated_at=account.updated_at,
+        current_balance=row.cash,
+        held=row.held,
+        available=available(row.cash, row.held),
+        updated_at=row.updated_at,
     )
 
 

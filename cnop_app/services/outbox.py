@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlmodel import Session, SQLModel
 
 from cnop_app.config import get_settings
@@ -27,17 +27,22 @@ _SESSION_FLAG = "cnop_outbox_pending"
 committed = threading.Event()
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
 def row_payload(row: SQLModel) -> dict[str, Any]:
     """A row as JSON-safe values: Decimal and datetime as exact strings."""
-    out: dict[str, Any] = {}
-    for name in type(row).model_fields:
-        value = getattr(row, name)
-        if isinstance(value, Decimal):
-            value = format(value, "f")
-        elif isinstance(value, (datetime, date)):
-            value = value.isoformat()
-        out[name] = value
-    return out
+    return {name: _json_safe(getattr(row, name)) for name in type(row).model_fields}
+
+
+def values_payload(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
+    """The same payload as `row_payload` for a row held as a dict of its columns (the Core write path)."""
+    return {name: _json_safe(values.get(name)) for name in model.model_fields}
 
 
 def enabled() -> bool:
@@ -58,6 +63,33 @@ def emit(session: Session, entity: str, key: str, row: SQLModel | None = None, *
         return
     payload = row_payload(row) if row is not None else {}
     session.add(Outbox(entity=entity, entity_key=key, operation=operation, payload=json.dumps(payload)))
+    session.info[_SESSION_FLAG] = True
+
+
+_INSERT = insert(Outbox.__table__)  # type: ignore[attr-defined]
+
+
+def append(session: Session, records: list[tuple[str, str, type[SQLModel], dict[str, Any]]]) -> None:
+    """`emit` for rows written with Core statements: (entity, key, model, column values), one INSERT."""
+    if not records or not enabled():
+        return
+    now = datetime.now(timezone.utc)
+    rows = []
+    for entity, key, model, values in records:
+        if entity not in ENTITIES:
+            raise ValueError(f"unknown outbox entity {entity!r}")
+        payload = json.dumps(values_payload(model, values))
+        rows.append(
+            {
+                "entity": entity,
+                "entity_key": key,
+                "operation": "upsert",
+                "payload": payload,
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+    session.connection().execute(_INSERT, rows)
     session.info[_SESSION_FLAG] = True
 
 

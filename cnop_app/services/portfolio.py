@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, bindparam, delete
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from cnop_app.db import read_session, write_session
+from cnop_app.db import read_connection, read_session, write_session
 from cnop_app.domain.cash import available
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.portfolio import percent, value_holding
@@ -80,13 +81,25 @@ class HistoryPoint:
     total_value: Decimal
 
 
-def _build(session: Session, username: str) -> PortfolioView:
-    account = session.get(Account, username)
+_accounts = Account.__table__  # type: ignore[attr-defined]
+_holdings = Holding.__table__  # type: ignore[attr-defined]
+_assets = Asset.__table__  # type: ignore[attr-defined]
+# Core statements built once, reading only the columns a portfolio shows (an asset row also holds its
+# sparkline and supplies): this is every portfolio request and every live push.
+_ACCOUNT = sa_select(_accounts.c.cash, _accounts.c.held).where(_accounts.c.username == bindparam("username"))
+_HOLDINGS = sa_select(_holdings).where(_holdings.c.username == bindparam("username")).order_by(_holdings.c.asset_id)
+_HELD_ASSETS = sa_select(_assets.c.id, _assets.c.name, _assets.c.image, _assets.c.price_usd).where(
+    _assets.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _build(conn: Connection, username: str) -> PortfolioView:
+    account = conn.execute(_ACCOUNT, {"username": username}).first()
     if account is None:
         raise NotFound("Account not found")
-    holdings = session.exec(select(Holding).where(Holding.username == username).order_by(Holding.asset_id)).all()
+    holdings = conn.execute(_HOLDINGS, {"username": username}).all()
     asset_ids = [h.asset_id for h in holdings]
-    assets = {a.id: a for a in session.exec(select(Asset).where(Asset.id.in_(asset_ids))).all()} if asset_ids else {}  # type: ignore[attr-defined]
+    assets = {a.id: a for a in conn.execute(_HELD_ASSETS, {"ids": asset_ids})} if asset_ids else {}
     rows = []
     holdings_value = Decimal(0)
     total_cost = Decimal(0)
@@ -143,8 +156,8 @@ def _build(session: Session, username: str) -> PortfolioView:
 
 def get_portfolio(username: str) -> PortfolioView:
     """Every holding with quantity > 0, valued now, largest first, and the account totals."""
-    with read_session() as session:
-        return _build(session, username)
+    with read_connection() as conn:
+        return _build(conn, username)
 
 
 def get_holding(username: str, asset_id: str) -> HoldingView:

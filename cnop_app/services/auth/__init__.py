@@ -15,6 +15,7 @@ from cnop_app.services.auth.sessions import (
     authenticate,
     logout,
     revoke_session,
+    verify_token,
 )
 from cnop_app.services.auth.users import (
     PROFILE_FIELDS,
@@ -37,6 +38,7 @@ __all__ = [
     "SessionView",
     "active_sessions",
     "authenticate",
+    "verify_token",
     "bootstrap_admin",
     "change_password",
     "get_profile",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 import jwt
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_session, write_session
+from cnop_app.db import UnitOfWork, read_connection, read_session, write_session
 from cnop_app.domain.enums import Role
 from cnop_app.domain.errors import (
     AuthenticationFailed,
@@ -75,48 +79,66 @@ def issue_token(session: Session, user: User, now: datetime, *, user_agent: str 
     return IssuedToken(access_token=token, expires_in=expires_in, username=user.username, role=user.role, jti=jti)
 
 
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> tuple[object, object, float]:
+    """(jti, sub) of a token whose signature and claims verified. Memoised per (token, secret): the
+    same bytes verify the same way, and a bot sends one token thousands of times. Only successes are
+    kept, so `exp` is checked again by the caller; revocation and the user's state are read from the
+    database on every request."""
+    claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp", "iat", "jti"]})
+    return claims.get("jti"), claims.get("sub"), float(claims["exp"])
+
+
+def verify_token(token: object) -> tuple[str, str]:
+    """(jti, username) of a token whose signature, algorithm, claims and expiry check out. No I/O
+    (safe on an event loop); `authenticate` adds the session and user checks."""
+    if not isinstance(token, str) or not token or len(token) > 4096:
+        raise _rejected("invalid", "Not authenticated")
+    try:
+        jti, username, exp = _verified_claims(token, get_settings().jwt_secret)
+        if exp <= time.time():  # PyJWT's rule, for a token verified earlier
+            raise jwt.ExpiredSignatureError("Signature has expired")
+    except jwt.ExpiredSignatureError as exc:
+        raise _rejected("expired", "Token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise _rejected("invalid", "Invalid token") from exc
+    if not isinstance(jti, str) or not isinstance(username, str):
+        raise _rejected("invalid", "Invalid token")
+    return jti, username
+
+
 def authenticate(token: object) -> Principal:
     """Verify a bearer token: signature, pinned algorithm, expiry, session not revoked, user active.
 
     Every refusal is counted in `cnop_token_rejections_total{reason}`; a revoked session's token
     presented again is also an audit row (`revoked_token_presented`, a suspicious event)."""
-    if not isinstance(token, str) or not token or len(token) > 4096:
-        raise _rejected("invalid", "Not authenticated")
-    try:
-        claims = jwt.decode(
-            token,
-            get_settings().jwt_secret,
-            algorithms=[JWT_ALGORITHM],
-            options={"require": ["sub", "exp", "iat", "jti"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise _rejected("expired", "Token has expired") from exc
-    except jwt.PyJWTError as exc:
-        raise _rejected("invalid", "Invalid token") from exc
-    jti, username = claims.get("jti"), claims.get("sub")
-    if not isinstance(jti, str) or not isinstance(username, str):
-        raise _rejected("invalid", "Invalid token")
+    jti, username = verify_token(token)
     now = datetime.now(timezone.utc)
-    # One round trip on the hot path of every authenticated request: session and user together.
-    with read_session() as session:
-        found = session.exec(
-            select(AuthSession, User)
-            .join(User, User.username == AuthSession.username, isouter=True)  # type: ignore[arg-type]
-            .where(AuthSession.jti == jti)
-        ).first()
-    row, user = found if found is not None else (None, None)
-    if row is None or row.username != username:
+    # One Core round trip on the hot path of every authenticated request: session and user together.
+    # Never cached: a session revoked or a user disabled through any instance is refused at once.
+    with read_connection() as conn:
+        found = conn.execute(_SESSION_AND_USER, {"jti": jti}).first()
+    if found is None or found.username != username:
         # Signed with our secret but no such session: a wiped database, or a leaked secret.
         raise _rejected("invalid", "Token has been revoked")
-    if row.revoked_at is not None:
-        _record_revoked_reuse(row)
+    if found.revoked_at is not None:
+        _record_revoked_reuse(username, jti, found.revoked_at)
         raise _rejected("revoked", "Token has been revoked")
-    if row.expires_at <= now:
+    if found.expires_at <= now:
         raise _rejected("expired", "Token has expired")
-    if user is None or not user.is_active:
+    if found.role is None or not found.is_active:
         raise _rejected("disabled", "Account is disabled")
     # The role comes from the database, not the token: a demoted admin loses access at once.
-    return Principal(username=user.username, role=user.role, jti=jti, expires_at=row.expires_at)
+    return Principal(username=username, role=found.role, jti=jti, expires_at=found.expires_at)
+
+
+_sessions = AuthSession.__table__  # type: ignore[attr-defined]
+_users = User.__table__  # type: ignore[attr-defined]
+_SESSION_AND_USER = (
+    sa_select(_sessions.c.username, _sessions.c.expires_at, _sessions.c.revoked_at, _users.c.role, _users.c.is_active)
+    .select_from(_sessions.outerjoin(_users, _users.c.username == _sessions.c.username))
+    .where(_sessions.c.jti == bindparam("jti"))
+)
 
 
 def _rejected(reason: str, message: str) -> AuthenticationFailed:
@@ -124,11 +146,11 @@ def _rejected(reason: str, message: str) -> AuthenticationFailed:
     return AuthenticationFailed(message)
 
 
-def _record_revoked_reuse(row: AuthSession) -> None:
+def _record_revoked_reuse(username: str, jti: str, revoked_at: datetime) -> None:
     """Audit a revoked session's token presented again (stolen, or a tab left open at logout)."""
     try:
         with write_session() as session:
-            audit.record(session, audit.REVOKED_TOKEN_PRESENTED, row.username, jti=row.jti, revoked_at=row.revoked_at)
+            audit.record(session, audit.REVOKED_TOKEN_PRESENTED, username, jti=jti, revoked_at=revoked_at)
     except Exception:  # the refusal stands (401) even if the audit write fails
         _log.warning("could not audit a revoked token", exc_info=True)
 

@@ -1,23 +1,81 @@
 """The steps every order runs inside its locked transaction: fill, release and the holding row.
 
-The caller holds the account lock (`lock_account`); the arithmetic is `cnop_app.domain.trading`.
+A fill is planned on plain values (`plan_fill`: the cash, the holding and the order before, the price;
+no database) and written with a few SQLAlchemy Core statements (`write_fill`). Market orders, the
+limit-order matcher and the account reset all fill through these two functions; the ORM is not on
+this path because building, flushing and tracking ~6 ORM objects cost several times the SQL itself,
+inside the writer lock. The caller holds the account lock; the arithmetic is `cnop_app.domain.trading`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlmodel import Session
 
 from cnop_app.config import get_settings
 from cnop_app.domain import trading as rules
 from cnop_app.domain.cash import require_funds
 from cnop_app.domain.enums import FillSide, LedgerType, OrderStatus, OrderType
+from cnop_app.domain.errors import NotFound
 from cnop_app.domain.money import decimal_str
-from cnop_app.models import Account, AssetTransaction, Holding, Order
+from cnop_app.models import Account, AssetTransaction, Holding, LedgerEntry, Order
 from cnop_app.services import outbox
-from cnop_app.services.accounts import post_entry
+from cnop_app.services.accounts import ledger_row
+
+ZERO = Decimal(0)
+ORDER_COLUMNS = tuple(Order.model_fields)
+_accounts = Account.__table__  # type: ignore[attr-defined]
+_holdings = Holding.__table__  # type: ignore[attr-defined]
+_orders = Order.__table__  # type: ignore[attr-defined]
+
+# Built once: SQLAlchemy then reuses their compiled form on every order.
+_SELECT_CASH = (
+    select(_accounts.c.cash, _accounts.c.held, _accounts.c.version)
+    .where(_accounts.c.username == bindparam("username"))
+    .with_for_update()
+)
+_UPDATE_CASH = (
+    update(_accounts)
+    .where(_accounts.c.username == bindparam("b_username"))
+    .values(cash=bindparam("cash"), held=bindparam("held"), version=bindparam("version"), updated_at=bindparam("at"))
+)
+_SELECT_HOLDING = select(
+    _holdings.c.quantity,
+    _holdings.c.held_quantity,
+    _holdings.c.average_cost,
+    _holdings.c.realized_pnl,
+    _holdings.c.version,
+    _holdings.c.created_at,
+).where(_holdings.c.username == bindparam("username"), _holdings.c.asset_id == bindparam("asset_id"))
+_HOLDING_FIGURES = ("quantity", "held_quantity", "average_cost", "realized_pnl", "version", "updated_at")
+_UPDATE_HOLDING = (
+    update(_holdings)
+    .where(_holdings.c.username == bindparam("b_username"), _holdings.c.asset_id == bindparam("b_asset_id"))
+    .values({name: bindparam(name) for name in _HOLDING_FIGURES})
+)
+_INSERT_HOLDING = insert(_holdings)
+_INSERT_LEDGER = insert(LedgerEntry.__table__)  # type: ignore[attr-defined]
+_INSERT_ORDER = insert(_orders)
+_ORDER_FILL_COLUMNS = (
+    "status",
+    "executed_price",
+    "total_amount",
+    "fee",
+    "held_amount",
+    "completed_at",
+    "updated_at",
+)
+_UPDATE_ORDER = (
+    update(_orders)
+    .where(_orders.c.order_id == bindparam("b_order_id"))
+    .values({name: bindparam(name) for name in _ORDER_FILL_COLUMNS})
+)
+_INSERT_FILL = insert(AssetTransaction.__table__)  # type: ignore[attr-defined]
 
 
 def fee_bps() -> Decimal:
@@ -28,16 +86,73 @@ def quote_fill(is_buy: bool, quantity: Decimal, price: Decimal) -> rules.FillQuo
     return rules.quote(is_buy, quantity, price, fee_bps())
 
 
-def holding_for(session: Session, username: str, asset_id: str, now: datetime) -> Holding:
-    holding = session.get(Holding, (username, asset_id))
-    if holding is None:
-        holding = Holding(username=username, asset_id=asset_id, created_at=now, updated_at=now)
-    return holding
+@dataclass(frozen=True, slots=True)
+class CashState:
+    """A locked account's figures."""
+
+    username: str
+    cash: Decimal
+    held: Decimal
+    version: int
 
 
-def require_free_quantity(holding: Holding | None, quantity: Decimal, asset_id: str) -> None:
-    owned = holding.quantity if holding else Decimal(0)
-    held = holding.held_quantity if holding else Decimal(0)
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A holding's figures; `exists` False for a first buy (the row is inserted)."""
+
+    username: str
+    asset_id: str
+    quantity: Decimal = ZERO
+    held_quantity: Decimal = ZERO
+    average_cost: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    version: int = 0
+    created_at: datetime | None = None
+    exists: bool = False
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "asset_id": self.asset_id,
+            "quantity": self.quantity,
+            "held_quantity": self.held_quantity,
+            "average_cost": self.average_cost,
+            "realized_pnl": self.realized_pnl,
+            "version": self.version,
+            "created_at": self.created_at or now,
+            "updated_at": now,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FillPlan:
+    """Everything one fill writes: the account, ledger rows, the holding, the order and the fill row."""
+
+    cash: CashState
+    position: Position
+    order: dict[str, Any]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    fill: dict[str, Any] = field(default_factory=dict)
+
+
+def lock_cash(conn: Connection, username: str) -> CashState:
+    """The account's figures, its row locked for this transaction (FOR UPDATE; SQLite holds the write lock)."""
+    row = conn.execute(_SELECT_CASH, {"username": username}).first()
+    if row is None:
+        raise NotFound("Account not found")
+    return CashState(username, row.cash, row.held, row.version)
+
+
+def read_position(conn: Connection, username: str, asset_id: str) -> Position:
+    row = conn.execute(_SELECT_HOLDING, {"username": username, "asset_id": asset_id}).first()
+    if row is None:
+        return Position(username, asset_id)
+    return Position(username, asset_id, *row, exists=True)
+
+
+def require_free_quantity(holding: Holding | Position | None, quantity: Decimal, asset_id: str) -> None:
+    owned = holding.quantity if holding else ZERO
+    held = holding.held_quantity if holding else ZERO
     rules.require_quantity(owned, held, quantity, asset_id)
 
 
@@ -45,90 +160,153 @@ def emit_holding(session: Session, holding: Holding) -> None:
     outbox.emit(session, "holding", f"{holding.username}#{holding.asset_id}", holding)
 
 
-def fill(session: Session, account: Account, order: Order, price: Decimal, now: datetime) -> None:
-    """Execute `order` at `price`: cash, holding, fill row and order status. The account is locked."""
-    holding = holding_for(session, order.username, order.asset_id, now)
-    kind = OrderType(order.order_type)
-    quantity = order.quantity
+def plan_fill(cash: CashState, position: Position, order: dict[str, Any], price: Decimal, now: datetime) -> FillPlan:
+    """Execute `order` (its column values) at `price`: the new cash, holding, ledger and fill rows and the
+    order's final values. Pure: raises a DomainError (insufficient funds or quantity) before any write."""
+    kind = OrderType(order["order_type"])
+    quantity: Decimal = order["quantity"]
+    order_id: str = order["order_id"]
     quote = quote_fill(kind.is_buy, quantity, price)
     gross = quote.gross
     if kind.is_limit:
         # A limit order's fee was fixed at placement (a sale's still capped at its gross).
-        fee = order.fee if kind.is_buy else rules.cap_sell_fee(order.fee, gross)
+        fee = order["fee"] if kind.is_buy else rules.cap_sell_fee(order["fee"], gross)
     else:
         fee = quote.fee
+    held, held_amount = cash.held, order.get("held_amount") or ZERO
+    entries: list[dict[str, Any]] = []
     if kind.is_buy:
         if kind.is_limit:
             # The hold is exactly this cost; releasing it and paying happen in the same transaction.
-            account.held -= order.held_amount
-            order.held_amount = Decimal(0)
+            held -= held_amount
+            held_amount = ZERO
         else:
-            require_funds(account.cash, account.held, gross + fee, "quantity")
-        post_entry(
-            session,
-            account,
-            LedgerType.ORDER_PAYMENT,
-            -gross,
-            reference=order.order_id,
-            description=f"Buy {decimal_str(quantity)} {order.asset_id} @ {decimal_str(price)}",
-            now=now,
+            require_funds(cash.cash, cash.held, gross + fee, "quantity")
+        what, entry_type, amount = "Buy", LedgerType.ORDER_PAYMENT, -gross
+    else:
+        if not kind.is_limit:
+            require_free_quantity(position, quantity, order["asset_id"])
+        what, entry_type, amount = "Sell", LedgerType.ORDER_SALE, gross
+    description = f"{what} {decimal_str(quantity)} {order['asset_id']} @ {decimal_str(price)}"
+    new_cash, entry = ledger_row(
+        cash.username, cash.cash, entry_type, amount, reference=order_id, description=description, now=now
+    )
+    entries.append(entry)
+    if fee > 0:
+        new_cash, entry = ledger_row(
+            cash.username, new_cash, LedgerType.FEE, -fee, reference=order_id, description="Trading fee", now=now
         )
-        holding.average_cost = rules.average_cost_after_buy(
-            holding.average_cost, holding.quantity, quantity, gross + fee
+        entries.append(entry)
+    if kind.is_buy:
+        position = replace(
+            position,
+            average_cost=rules.average_cost_after_buy(position.average_cost, position.quantity, quantity, gross + fee),
+            quantity=position.quantity + quantity,
         )
-        holding.quantity += quantity
         side = FillSide.BUY
     else:
-        if kind.is_limit:
-            holding.held_quantity -= quantity
-        else:
-            require_free_quantity(holding, quantity, order.asset_id)
-        post_entry(
-            session,
-            account,
-            LedgerType.ORDER_SALE,
-            gross,
-            reference=order.order_id,
-            description=f"Sell {decimal_str(quantity)} {order.asset_id} @ {decimal_str(price)}",
-            now=now,
+        remaining = position.quantity - quantity
+        position = replace(
+            position,
+            held_quantity=position.held_quantity - quantity if kind.is_limit else position.held_quantity,
+            realized_pnl=position.realized_pnl + rules.realized_on_sell(position.average_cost, quantity, gross, fee),
+            quantity=remaining,
+            average_cost=ZERO if remaining == 0 else position.average_cost,
         )
-        holding.realized_pnl += rules.realized_on_sell(holding.average_cost, quantity, gross, fee)
-        holding.quantity -= quantity
-        if holding.quantity == 0:
-            holding.average_cost = Decimal(0)
         side = FillSide.SELL
-    if fee > 0:
-        post_entry(session, account, LedgerType.FEE, -fee, reference=order.order_id, description="Trading fee", now=now)
-    if holding.quantity < 0 or holding.held_quantity < 0 or holding.held_quantity > holding.quantity:
-        raise RuntimeError(f"holding invariant broken for order {order.order_id}")  # never commit it
-    holding.version += 1
-    holding.updated_at = now
-    session.add(holding)
-    order.status = OrderStatus.COMPLETED
-    order.executed_price = price
-    order.total_amount = gross
-    order.fee = fee
-    order.completed_at = now
-    order.updated_at = now
-    session.add(order)
-    tx = AssetTransaction(
-        username=order.username,
-        asset_id=order.asset_id,
-        order_id=order.order_id,
-        transaction_type=side,
-        quantity=quantity,
-        price=price,
-        total_amount=gross,
-        fee=fee,
-        status=OrderStatus.COMPLETED,
-        created_at=now,
+    if position.quantity < 0 or position.held_quantity < 0 or position.held_quantity > position.quantity:
+        raise RuntimeError(f"holding invariant broken for order {order_id}")  # never commit it
+    position = replace(position, version=position.version + 1)
+    version = cash.version + len(entries)  # one step per cash change, as post_entry counts
+    filled = {
+        **order,
+        "status": OrderStatus.COMPLETED,
+        "executed_price": price,
+        "total_amount": gross,
+        "fee": fee,
+        "held_amount": held_amount,
+        "completed_at": now,
+        "updated_at": now,
+    }
+    fill_row = {
+        "username": cash.username,
+        "asset_id": order["asset_id"],
+        "order_id": order_id,
+        "transaction_type": side,
+        "quantity": quantity,
+        "price": price,
+        "total_amount": gross,
+        "fee": fee,
+        "status": OrderStatus.COMPLETED,
+        "created_at": now,
+    }
+    return FillPlan(CashState(cash.username, new_cash, held, version), position, filled, entries, fill_row)
+
+
+def write_fill(session: Session, plan: FillPlan, now: datetime, *, new_order: bool) -> int:
+    """Write a planned fill with Core statements in the caller's transaction; returns the fill row's id.
+
+    `new_order`: the order is inserted already completed (a market order); else its row is updated."""
+    conn = session.connection()
+    cash = plan.cash
+    conn.execute(
+        _UPDATE_CASH,
+        {"b_username": cash.username, "cash": cash.cash, "held": cash.held, "version": cash.version, "at": now},
     )
-    session.add(tx)
+    conn.execute(_INSERT_LEDGER, plan.entries)
+    position = plan.position
+    holding_row = position.row(now)
+    if position.exists:
+        conn.execute(
+            _UPDATE_HOLDING,
+            {
+                "b_username": position.username,
+                "b_asset_id": position.asset_id,
+                **{name: holding_row[name] for name in _HOLDING_FIGURES},
+            },
+        )
+    else:
+        conn.execute(_INSERT_HOLDING, holding_row)
+    order = plan.order
+    if new_order:
+        conn.execute(_INSERT_ORDER, order)
+    else:
+        conn.execute(_UPDATE_ORDER, {"b_order_id": order["order_id"], **{k: order[k] for k in _ORDER_FILL_COLUMNS}})
+    fill_id = int(conn.execute(_INSERT_FILL, plan.fill).inserted_primary_key[0])
     if outbox.enabled():
-        session.flush()  # the fill's id keys its outbox record
-        outbox.emit(session, "order", order.order_id, order)
-        emit_holding(session, holding)
-        outbox.emit(session, "asset_transaction", str(tx.id), tx)
+        balance = {"username": cash.username, "cash": cash.cash, "held": cash.held, "version": cash.version}
+        outbox.append(
+            session,
+            [
+                *(("ledger", e["transaction_id"], LedgerEntry, e) for e in plan.entries),
+                ("balance", cash.username, Account, {**balance, "updated_at": now}),
+                ("order", order["order_id"], Order, order),
+                ("holding", f"{position.username}#{position.asset_id}", Holding, holding_row),
+                ("asset_transaction", str(fill_id), AssetTransaction, {**plan.fill, "id": fill_id}),
+            ],
+        )
+    return fill_id
+
+
+def order_values(order: Order) -> dict[str, Any]:
+    return {name: getattr(order, name) for name in ORDER_COLUMNS}
+
+
+def fill(session: Session, account: Account, order: Order, price: Decimal, now: datetime) -> None:
+    """`plan_fill` + `write_fill` for callers that hold ORM objects (the matcher, the account reset).
+
+    Their pending ORM changes are flushed first; afterwards the session's objects are expired (they
+    reload what was written) and `order` carries its final values."""
+    session.flush()
+    conn = session.connection()
+    cash = CashState(account.username, account.cash, account.held, account.version)
+    plan = plan_fill(cash, read_position(conn, order.username, order.asset_id), order_values(order), price, now)
+    persistent = order in session
+    write_fill(session, plan, now, new_order=not persistent)
+    session.expire_all()
+    if not persistent:
+        for name in _ORDER_FILL_COLUMNS:
+            setattr(order, name, plan.order[name])
 
 
 def release(session: Session, account: Account, order: Order, status: OrderStatus, now: datetime) -> None:

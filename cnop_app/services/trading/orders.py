@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -19,13 +20,22 @@ from cnop_app.domain import trading as rules
 from cnop_app.domain.cash import require_funds
 from cnop_app.domain.enums import OrderStatus
 from cnop_app.domain.errors import BusinessRuleViolation, Conflict, DomainError, NotFound, ValidationFailed
-from cnop_app.models import Account, Asset, Holding, Order, utcnow
+from cnop_app.models import Asset, Holding, Order, utcnow
 from cnop_app.observability.metrics import ORDERS
 from cnop_app.services import idempotency, outbox
 from cnop_app.services.accounts import lock_account
-from cnop_app.services.trading.execution import emit_holding, fill, quote_fill, release, require_free_quantity
+from cnop_app.services.trading.execution import (
+    emit_holding,
+    lock_cash,
+    plan_fill,
+    quote_fill,
+    read_position,
+    release,
+    require_free_quantity,
+    write_fill,
+)
 from cnop_app.services.trading.requests import ORDER_TYPES, OrderRequest, parse_order_request
-from cnop_app.services.trading.views import OrderView, to_view
+from cnop_app.services.trading.views import OrderView, order_view, to_view
 
 
 def _same_request(order: Order, req: OrderRequest) -> bool:
@@ -55,10 +65,14 @@ def _prior_order(session: Session, username: str, req: OrderRequest, key: str | 
     return None
 
 
+_assets = Asset.__table__  # type: ignore[attr-defined]
+_SELECT_PRICE = select(_assets.c.is_active, _assets.c.price_usd).where(_assets.c.id == bindparam("asset_id"))
+
+
 def _tradeable_price(session: Session, asset_id: str) -> Decimal | None:
     """The stored price of an active asset. Reads two columns, not the whole row (sparkline, supplies...)
     that the order does not need: this runs inside the account lock on every order."""
-    row = session.exec(select(Asset.is_active, Asset.price_usd).where(Asset.id == asset_id)).first()
+    row = session.connection().execute(_SELECT_PRICE, {"asset_id": asset_id}).first()
     if row is None:
         raise ValidationFailed(f"Unknown asset {asset_id}", "asset_id")
     is_active, price = row
@@ -103,35 +117,10 @@ def _place(
     try:
         with unit_of_work(uow) as work:
             session = work.session
-            account = lock_account(session, username)
-            prior = _prior_order(session, username, req, key, req_hash)
-            if prior is not None:
-                return to_view(prior)
-            price = _tradeable_price(session, req.asset_id)
-            order = Order(
-                order_id=_new_order_id(),
-                client_order_id=req.client_order_id,
-                username=username,
-                asset_id=req.asset_id,
-                order_type=req.order_type,
-                status=OrderStatus.PENDING,
-                quantity=req.quantity,
-                limit_price=req.limit_price,
-                expires_at=req.expires_at,
-                created_at=now,
-                updated_at=now,
-            )
-            if req.is_limit:
-                _place_limit(session, account, order, req)
-            else:
-                if price is None or price <= 0:
-                    raise BusinessRuleViolation(f"No current price for {req.asset_id}; try again later", "asset_id")
-                _check_value(req.quantity, price)
-                fill(session, account, order, price, now)
-            if key is not None:
-                idempotency.store(session, username, "order", key, req_hash, {"order_id": order.order_id})
-            view = to_view(order)
-            work.on_commit(lambda: ORDERS.labels(view.order_type, view.status).inc())
+            place = _place_limit if req.is_limit else _place_market
+            view, placed = place(session, username, req, key, req_hash, now)
+            if placed:  # a retry returns the first order and is not counted again
+                work.on_commit(lambda: ORDERS.labels(view.order_type, view.status).inc())
     except IntegrityError:
         # Only reachable if two requests with one client_order_id raced past the account lock.
         with read_session() as session:
@@ -142,7 +131,59 @@ def _place(
     return view
 
 
-def _place_limit(session: Session, account: Account, order: Order, req: OrderRequest) -> None:
+def _new_order(username: str, req: OrderRequest, now: datetime) -> dict[str, Any]:
+    """The order row's column values before it executes."""
+    return {
+        "order_id": _new_order_id(),
+        "client_order_id": req.client_order_id,
+        "username": username,
+        "asset_id": req.asset_id,
+        "order_type": req.order_type,
+        "status": OrderStatus.PENDING,
+        "quantity": req.quantity,
+        "limit_price": req.limit_price,
+        "executed_price": None,
+        "total_amount": Decimal(0),
+        "fee": Decimal(0),
+        "held_amount": Decimal(0),
+        "expires_at": req.expires_at,
+        "reject_reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": None,
+    }
+
+
+def _place_market(
+    session: Session, username: str, req: OrderRequest, key: str | None, req_hash: str, now: datetime
+) -> tuple[OrderView, bool]:
+    """A market order: lock, read, plan, write: a few Core statements in one short transaction."""
+    conn = session.connection()
+    cash = lock_cash(conn, username)
+    prior = _prior_order(session, username, req, key, req_hash)
+    if prior is not None:
+        return to_view(prior), False
+    price = _tradeable_price(session, req.asset_id)
+    if price is None or price <= 0:
+        raise BusinessRuleViolation(f"No current price for {req.asset_id}; try again later", "asset_id")
+    _check_value(req.quantity, price)
+    plan = plan_fill(cash, read_position(conn, username, req.asset_id), _new_order(username, req, now), price, now)
+    write_fill(session, plan, now, new_order=True)
+    if key is not None:
+        idempotency.store(session, username, "order", key, req_hash, {"order_id": plan.order["order_id"]})
+    return order_view(plan.order), True
+
+
+def _place_limit(
+    session: Session, username: str, req: OrderRequest, key: str | None, req_hash: str, now: datetime
+) -> tuple[OrderView, bool]:
+    """A limit order rests as `pending` with a hold on the cash (buy) or the coins (sell)."""
+    account = lock_account(session, username)
+    prior = _prior_order(session, username, req, key, req_hash)
+    if prior is not None:
+        return to_view(prior), False
+    _tradeable_price(session, req.asset_id)
+    order = Order(**_new_order(username, req, now))
     assert req.limit_price is not None
     _check_value(req.quantity, req.limit_price)
     quote = quote_fill(req.is_buy, req.quantity, req.limit_price)
@@ -167,6 +208,9 @@ def _place_limit(session: Session, account: Account, order: Order, req: OrderReq
         emit_holding(session, holding)
     session.add(order)
     outbox.emit(session, "order", order.order_id, order)
+    if key is not None:
+        idempotency.store(session, username, "order", key, req_hash, {"order_id": order.order_id})
+    return to_view(order), True
 
 
 def _new_order_id() -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from cnop_app.domain import trading as rules
 from cnop_app.domain.enums import OrderType
@@ -53,26 +55,32 @@ class FillView:
 
 
 def to_view(order: Order) -> OrderView:
+    return order_view({name: getattr(order, name) for name in Order.model_fields})
+
+
+def order_view(order: Mapping[str, Any]) -> OrderView:
+    """The view of an order held as its column values."""
+    executed = order["executed_price"]
     return OrderView(
-        order_id=order.order_id,
-        client_order_id=order.client_order_id,
-        username=order.username,
-        asset_id=order.asset_id,
-        order_type=order.order_type,
-        status=order.status,
-        quantity=order.quantity,
-        price=order.executed_price if order.executed_price is not None else order.limit_price,
-        limit_price=order.limit_price,
-        executed_price=order.executed_price,
-        total_amount=order.total_amount,
-        fee=order.fee,
-        net_amount=rules.net_amount(order.order_type, order.total_amount, order.fee),
-        held_amount=order.held_amount,
-        expires_at=order.expires_at,
-        reject_reason=order.reject_reason,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
-        completed_at=order.completed_at,
+        order_id=order["order_id"],
+        client_order_id=order["client_order_id"],
+        username=order["username"],
+        asset_id=order["asset_id"],
+        order_type=order["order_type"],
+        status=order["status"],
+        quantity=order["quantity"],
+        price=executed if executed is not None else order["limit_price"],
+        limit_price=order["limit_price"],
+        executed_price=executed,
+        total_amount=order["total_amount"],
+        fee=order["fee"],
+        net_amount=rules.net_amount(order["order_type"], order["total_amount"], order["fee"]),
+        held_amount=order["held_amount"],
+        expires_at=order["expires_at"],
+        reject_reason=order["reject_reason"],
+        created_at=order["created_at"],
+        updated_at=order["updated_at"],
+        completed_at=order["completed_at"],
     )
 
 
