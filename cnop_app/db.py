@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -196,6 +197,37 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# The API's hot routes hand their whole unit of work (authentication, reads, the write) to this
+# executor in one hop. On SQLite it is ONE thread: there is one writer anyway, and writers spread
+# over many pool threads convoyed on the writer lock, each waiting for the GIL after every statement
+# while holding the lock. PostgreSQL writers lock rows, not the database: a few threads.
+SQLITE_DB_THREADS = 1
+SERVER_DB_THREADS = 8
+_db_executor: ThreadPoolExecutor | None = None
+_db_executor_lock = threading.Lock()
+
+
+def db_executor() -> ThreadPoolExecutor:
+    global _db_executor
+    with _db_executor_lock:
+        if _db_executor is None:
+            sqlite = get_settings().database_url.startswith("sqlite")
+            _db_executor = ThreadPoolExecutor(
+                max_workers=SQLITE_DB_THREADS if sqlite else SERVER_DB_THREADS, thread_name_prefix="cnop-db"
+            )
+        return _db_executor
+
+
+def _fresh_executor_in_child() -> None:
+    # A forked worker has none of the parent's threads: it starts its own executor on first use.
+    global _db_executor, _db_executor_lock
+    _db_executor = None
+    _db_executor_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_executor_in_child)
 
 
 class UnitOfWork:

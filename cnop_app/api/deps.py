@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable, MutableMapping
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from cnop_app.config import get_settings
+from cnop_app.db import db_executor
 from cnop_app.domain import network
 from cnop_app.domain.errors import AuthenticationFailed, Forbidden
 from cnop_app.services import activity, auth
@@ -75,8 +77,15 @@ async def as_caller(credentials: HTTPAuthorizationCredentials, work: Callable[[a
     """Authenticate the caller and run `work(principal)` in ONE worker-thread hop.
 
     Hot routes use this instead of `Depends(current_principal)` + a sync endpoint, which FastAPI runs as
-    two thread-pool hops, each waking the event loop: on the order path that was most of the request."""
-    return await run_in_threadpool(lambda: work(principal_of(credentials)))
+    two thread-pool hops, each waking the event loop: on the order path that was most of the request.
+    The context (request id, client address) goes along, so audit rows and logs keep naming them."""
+    return await in_db_thread(lambda: work(principal_of(credentials)))
+
+
+async def in_db_thread(work: Callable[[], T]) -> T:
+    """Run blocking database work in the database executor (`db.db_executor`), in one hop."""
+    context = contextvars.copy_context()  # request id and client address, as anyio's hop carries them
+    return await asyncio.get_running_loop().run_in_executor(db_executor(), context.run, work)
 
 
 def admin_principal(principal: auth.Principal = Depends(current_principal)) -> auth.Principal:
