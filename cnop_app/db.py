@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -287,13 +287,49 @@ class UnitOfWork:
         """Run `callback` after the next successful commit (dropped on rollback)."""
         self._after_commit.append(callback)
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit: an error inside undoes only what was written inside (and its `on_commit`
+        callbacks); the rest of the unit stands."""
+        callbacks = len(self._after_commit)
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._after_commit[callbacks:]
+            raise
+
+
+def run_batch(works: Sequence[Callable[[UnitOfWork], Any]]) -> list[tuple[bool, Any]]:
+    """Group commit: run `works` in ONE transaction and commit once.
+
+    Each work writes through the services (`unit_of_work(uow)` / `write_session(uow)`), which give
+    every service call a savepoint of its own: a work that raises changes nothing and the others are
+    not affected. Returns (True, result) or (False, exception) per work, in order. If the commit
+    fails, every work gets that error (nothing was written). One BEGIN/COMMIT (and one hop to the
+    database thread) for a whole batch instead of one per request: how ledgers and PostgreSQL itself
+    amortise commits."""
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        with UnitOfWork() as uow:
+            for work in works:
+                try:
+                    outcomes.append((True, work(uow)))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+            uow.commit()
+    except Exception as exc:
+        return [(False, exc)] * len(works)
+    return outcomes
+
 
 @contextmanager
 def write_session(uow: UnitOfWork | None = None) -> Iterator[Session]:
     """The session of the caller's unit of work (the caller commits), or of a new one that commits
     here when the block succeeds and rolls back everything on any error."""
     if uow is not None:
-        yield uow.session
+        with uow.savepoint():  # an error undoes this service's writes, not the caller's
+            yield uow.session
         return
     with UnitOfWork() as own:
         yield own.session
@@ -304,7 +340,8 @@ def write_session(uow: UnitOfWork | None = None) -> Iterator[Session]:
 def unit_of_work(uow: UnitOfWork | None = None) -> Iterator[UnitOfWork]:
     """Like `write_session` but yields the unit of work itself (for `on_commit`)."""
     if uow is not None:
-        yield uow
+        with uow.savepoint():  # an error undoes this service's writes, not the caller's
+            yield uow
         return
     with UnitOfWork() as own:
         yield own

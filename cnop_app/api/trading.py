@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, PlainValidator, StrictStr, StringConstraints, WithJsonSchema
 
-from cnop_app.api.deps import Credentials, as_caller, current_principal
+from cnop_app.api.deps import Credentials, as_caller, as_caller_writing, current_principal
 from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.trading import (
     AssetBalanceOut,
@@ -22,6 +22,7 @@ from cnop_app.api.schemas.trading import (
     PortfolioOut,
     PortfolioPointOut,
 )
+from cnop_app.db import UnitOfWork
 from cnop_app.domain.enums import OrderStatus, OrderType
 from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE
 from cnop_app.domain.ranges import DEFAULT_RANGE, RANGE_NAMES
@@ -62,9 +63,11 @@ async def place_order(
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
 ) -> OrderEnvelope:
     data = body.model_dump(mode="json")
-    return await as_caller(
-        credentials, lambda principal: OrderEnvelope.of(trading.place_order(principal.username, data, idempotency_key))
-    )
+
+    def place(principal: auth.Principal, uow: UnitOfWork) -> OrderEnvelope:
+        return OrderEnvelope.of(trading.place_order(principal.username, data, idempotency_key, uow=uow))
+
+    return await as_caller_writing(credentials, place)
 
 
 @router.get("/orders", response_model=OrderPageOut, responses=errors(401, 422))

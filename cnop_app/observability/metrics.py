@@ -16,6 +16,12 @@ HTTP_REQUESTS = Counter(
     ["method", "route", "status"],
     registry=REGISTRY,
 )
+WRITE_BATCH = Histogram(
+    "cnop_write_batch_size",
+    "API writes committed together in one transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
 HTTP_LATENCY = Histogram(
     "cnop_http_request_duration_seconds",
     "HTTP request latency by route template",
