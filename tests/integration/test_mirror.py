@@ -24,6 +24,7 @@ from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import accounts, auth, health, leases, market, mirror, outbox, trading
 from cnop_app.services.mirror import drainer
 from cnop_app.services.mirror.cli import main as mirror_cli
+from cnop_app.services.mirror.process import DrainerProcess
 from tests.support.helpers import user_payload
 from tests.support.moto_server import MotoServer, moto_server  # noqa: F401  (fixture)
 
@@ -302,6 +303,8 @@ def test_throttling_is_retried_not_lost(mirror_env: MotoServer) -> None:
             error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}}
             raise ClientError(error, "PutItem")  # type: ignore[arg-type]
 
+    # The drainer writes batches (BatchWriteItem); small batches and isolating errors use PutItem.
+    client.meta.events.register("before-call.dynamodb.BatchWriteItem", throttle)
     client.meta.events.register("before-call.dynamodb.PutItem", throttle)
     failed_before = failed_count()
     seed_asset()
@@ -388,3 +391,93 @@ def test_refreshes_that_change_no_price_keep_the_mirror_identical(any_db: str, m
     drain_all()
     result = assert_identical()
     assert result.checked > 52
+
+
+def test_drainer_processes_one_per_deployment_restarted_and_taken_over(
+    any_db: str, mirror_env: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drainer runs in a child of each app worker under the worker's lease id: two workers' children,
+    exactly one drains; a killed child is restarted; when its worker stops, the other one takes over."""
+    monkeypatch.setattr(drainer, "LEASE_TTL_SECONDS", 2.0)
+    seed_asset()
+    mirrored_before = REGISTRY.get_sample_value("cnop_mirror_items_mirrored_total", {"table": "users"}) or 0.0
+    first = DrainerProcess()
+    second = DrainerProcess(holder="other-worker:1:x")
+    first.start()
+    wait_for(lambda: leases.current_holder("mirror_drainer") == leases.process_id(), "the first child's lease")
+    second.start()
+    try:
+        assert first.child is not None and second.child is not None
+        scripted_session("p1")
+        wait_for(lambda: depth() == 0, "the first worker's child to drain")
+        assert leases.current_holder("mirror_drainer") == leases.process_id()
+        # Its passes reach this process's metrics (what /metrics of the worker exposes).
+        wait_for(
+            lambda: (
+                (REGISTRY.get_sample_value("cnop_mirror_items_mirrored_total", {"table": "users"}) or 0.0)
+                > mirrored_before
+            ),
+            "the child's report",
+        )
+
+        killed = first.child.pid
+        first.child.kill()
+        wait_for(lambda: first.child is not None and first.child.pid != killed, "the killed child's restart")
+        scripted_session("p2")
+        # Drained by the restarted child, or by the other worker's once the lease of the killed one expired.
+        wait_for(lambda: depth() == 0, "the outbox to drain after the kill")
+        assert leases.current_holder("mirror_drainer") in {leases.process_id(), "other-worker:1:x"}
+        assert_identical()
+
+        first.close()  # the worker stops: its child releases the lease and exits
+        assert first.child.poll() is not None
+        accounts.deposit("p1_alice", "1.11")
+        wait_for(lambda: depth() == 0, "the other worker's child to take over")
+        assert leases.current_holder("mirror_drainer") == "other-worker:1:x"
+        assert_identical()
+    finally:
+        first.close()
+        second.close()
+    assert second.child.poll() is not None
+    assert leases.current_holder("mirror_drainer") is None
+
+
+def test_an_items_rows_are_coalesced_and_a_malformed_row_fails_alone(mirror_env: MotoServer) -> None:
+    """A batch writes each item once, as its newest row. A newest row that cannot be built fails alone:
+    its item's earlier rows still reach DynamoDB, later ones wait behind it, and once it is due again a
+    newer snapshot of the item supersedes it."""
+    auth.register(user_payload("co_user"))
+    for amount in ("1.00", "2.00", "3.00"):
+        accounts.deposit("co_user", amount)
+    with read_session() as session:
+        good = session.exec(
+            select(Outbox).where(Outbox.entity == "balance", Outbox.entity_key == "co_user").order_by(Outbox.id)  # type: ignore[arg-type]
+        ).all()
+        pending = len(session.exec(select(Outbox.id).where(Outbox.processed_at.is_(None))).all())  # type: ignore[union-attr]
+    payload = json.loads(good[-1].payload) | {"updated_at": "not a time"}
+    with write_session() as session:
+        broken = Outbox(entity="balance", entity_key="co_user", operation="upsert", payload=json.dumps(payload))
+        session.add(broken)
+        session.flush()
+        broken_id = broken.id
+    client = mirror.get_client()
+    key = {"Pk": {"S": "co_user"}, "Sk": {"S": "BALANCE"}}
+
+    stats = mirror.drain_batch()
+    assert (stats.failed, stats.done) == (1, pending)
+    item = client.get_item(TableName="t-users", Key=key, ConsistentRead=True)["Item"]
+    assert (item["mirror_seq"]["N"], item["current_balance"]["N"]) == (str(good[-1].id), "6")
+
+    accounts.deposit("co_user", "4.00")  # a newer snapshot of the same item
+    with write_session() as session:
+        later = datetime.now(timezone.utc) + timedelta(hours=1)
+        session.exec(update(Outbox).where(Outbox.id == broken_id).values(next_attempt_at=later))  # type: ignore[call-overload]
+    stats = mirror.drain_batch()
+    assert stats.failed == 0 and stats.done == 1  # the deposit's ledger row; its balance row waits
+    assert client.get_item(TableName="t-users", Key=key, ConsistentRead=True)["Item"]["current_balance"]["N"] == "6"
+
+    with write_session() as session:
+        session.exec(update(Outbox).where(Outbox.id == broken_id).values(next_attempt_at=None))  # type: ignore[call-overload]
+    drain_all()
+    assert client.get_item(TableName="t-users", Key=key, ConsistentRead=True)["Item"]["current_balance"]["N"] == "10"
+    assert_identical()

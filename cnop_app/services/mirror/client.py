@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from typing import Any
@@ -19,6 +20,30 @@ WORKERS = 8
 
 _client_lock = threading.Lock()
 _clients: dict[tuple[str, str, bool], Any] = {}
+
+
+# The drainer's requests, whose parameters it builds already in DynamoDB's wire JSON.
+_WIRE_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem", "PutItem", "DeleteItem"})
+
+
+class _WireSerializer:
+    """Serialises the drainer's requests with one `json.dumps`.
+
+    Their parameters are strings, numbers and AttributeValue dicts (no blobs, no timestamps), so the
+    JSON body is the parameters as they are; botocore's walk over the request shape builds the same
+    body at about half of the drainer's CPU. It replaces the client's (private) `_serializer`; without
+    that attribute botocore's own serialiser stays.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def serialize_to_request(self, parameters: dict[str, Any], operation_model: Any) -> dict[str, Any]:
+        if operation_model.name not in _WIRE_OPERATIONS:
+            return self._inner.serialize_to_request(parameters, operation_model)
+        request = self._inner.serialize_to_request({}, operation_model)  # method, headers, URL
+        request["body"] = json.dumps(parameters, separators=(",", ":")).encode()
+        return request
 
 
 class MirrorDisabled(RuntimeError):
@@ -67,6 +92,8 @@ def get_client(*, tool: bool = False) -> Any:
                     kwargs["aws_access_key_id"] = "cnop-local"
                     kwargs["aws_secret_access_key"] = "cnop-local"
             client = boto3.session.Session().client("dynamodb", **kwargs)
+            if not tool and hasattr(client, "_serializer"):
+                client._serializer = _WireSerializer(client._serializer)
             _clients[cache_key] = client
         return client
 

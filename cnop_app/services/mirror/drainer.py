@@ -1,22 +1,23 @@
-"""The outbox drainer: one per deployment (lease `mirror_drainer`), in a background thread.
+"""The outbox drainer: one per deployment (lease `mirror_drainer`), a background thread (of the
+drainer process beside each app worker: see `process`).
 
-It reads undrained rows in id order, groups them per item, writes the groups in parallel while
-keeping each item's rows in order (a failed row blocks the item's later rows until it succeeds),
-marks rows done and backs off failed rows exponentially. DynamoDB being down, throttling or a
-missing table never reaches the callers that write outbox rows: the outbox just grows and drains later.
+It reads undrained rows in id order and groups them per item; an item's rows are coalesced into its
+newest snapshot (the payload is the whole row), so an item is written once per batch. The items go
+in batch requests (see `writer`), and the rows are marked done (one statement per 500) once DynamoDB
+accepted them; failed rows back off exponentially, and a failed row blocks its item's later rows
+until it succeeds. Rows coalesced into a write share its outcome (mirrored or stale). DynamoDB being
+down, throttling or a missing table never reaches the callers that write outbox rows: the outbox just
+grows and drains later.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -29,10 +30,21 @@ from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
 from cnop_app.models import Outbox
 from cnop_app.services import leases, outbox
-from cnop_app.services.mirror.client import WORKERS, create_tables, enabled, forget_clients, get_client, is_local
+from cnop_app.services.mirror.client import create_tables, enabled, forget_clients, get_client, is_local
 from cnop_app.services.mirror.layout import ENTITY_TABLE
 from cnop_app.services.mirror.metrics import FAILED, MIRRORED, STALE
-from cnop_app.services.mirror.writer import apply_row, describe
+from cnop_app.services.mirror.writer import (
+    GET_BATCH,
+    THROTTLING_CODES,
+    WRITE_BATCH,
+    Change,
+    batch_write,
+    change,
+    describe,
+    error_code,
+    stored_seqs,
+    write_change,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +53,12 @@ LEASE_TTL_SECONDS = 60
 POLL_SECONDS = 1.0
 # After a commit wakes the drainer, wait this long so a burst of writes drains as one batch.
 COALESCE_SECONDS = 0.05
-BATCH_SIZE = 500
+# Under steady load, at most one pass this often (unless the last one was full): each pass costs a
+# write transaction and a few requests, and a longer gap coalesces more rows of the same item.
+PASS_SECONDS = 0.5
+BATCH_SIZE = 2000
+# Batches of at most this many items are written item by item (conditional writes, one request each).
+ONE_BY_ONE_MAX = 2
 RETRY_BASE_SECONDS = 0.5
 RETRY_MAX_SECONDS = 300.0
 PRUNE_AFTER = timedelta(days=7)
@@ -77,22 +94,139 @@ class _Outcome:
     error: str | None = None
 
 
-def _apply_group(client: Any, rows: list[_Row], abort: threading.Event) -> list[_Outcome]:
-    """Apply one item's rows in order; stop at the first failure so later rows never overtake it."""
-    outcomes: list[_Outcome] = []
+@dataclass
+class _Item:
+    """One DynamoDB item's rows in this batch, coalesced: only the newest snapshot is written."""
+
+    rows: list[_Row]
+    change: Change
+    result: str | None = None
+    error: str | None = None
+
+    def settle(self, result: str, error: str | None = None) -> None:
+        self.result, self.error = result, error
+
+
+_BUILD_ERRORS = (ValueError, KeyError, TypeError, ArithmeticError)
+
+
+def _change(row: _Row) -> Change:
+    return change(row.entity, row.key, row.operation, json.loads(row.payload), row.id)
+
+
+def _coalesce(rows: list[_Row]) -> tuple[list[_Item], list[_Outcome]]:
+    """Group rows per item in id order, each group written as its newest row (the payload is a full
+    snapshot). A row that cannot be built fails alone; its item's earlier rows still go, later ones wait."""
+    per_item: dict[tuple[str, str], list[_Row]] = {}
     for row in rows:
-        if abort.is_set():
-            break
+        per_item.setdefault((row.entity, row.key), []).append(row)
+    items: list[_Item] = []
+    failed: list[_Outcome] = []
+    for group in per_item.values():
         try:
-            applied = apply_row(client, row.entity, row.key, row.operation, json.loads(row.payload), row.id)
-        except (ClientError, BotoCoreError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
-            if isinstance(exc, BotoCoreError):
-                # Endpoint unreachable: stop the whole batch instead of timing out item by item.
-                abort.set()
-            outcomes.append(_Outcome(row, "failed", describe(exc)))
-            break
-        outcomes.append(_Outcome(row, "mirrored" if applied else "stale"))
-    return outcomes
+            items.append(_Item(group, _change(group[-1])))
+            continue
+        except _BUILD_ERRORS:
+            pass
+        built: Change | None = None
+        for index, row in enumerate(group):
+            try:
+                built = _change(row)
+            except _BUILD_ERRORS as exc:
+                if built is not None:
+                    items.append(_Item(group[:index], built))
+                failed.append(_Outcome(row, "failed", describe(exc)))
+                break
+        else:
+            if built is not None:
+                items.append(_Item(group, built))
+    return items, failed
+
+
+def _one_by_one(client: Any, items: list[_Item], abort: threading.Event) -> None:
+    """Conditional writes, item by item: for small batches and to isolate a batch request's error."""
+    for item in items:
+        if abort.is_set():
+            return
+        try:
+            item.settle("mirrored" if write_change(client, item.change) else "stale")
+        except ClientError as exc:
+            item.settle("failed", describe(exc))
+        except BotoCoreError as exc:
+            # Endpoint unreachable: stop the whole batch instead of timing out item by item.
+            item.settle("failed", describe(exc))
+            abort.set()
+
+
+def _throttled(what: str) -> str:
+    return f"ProvisionedThroughputExceededException: left unprocessed by {what}"
+
+
+def _batched(client: Any, kind: str, items: list[_Item], abort: threading.Event) -> None:
+    """One table's items: read their stored sequences, then batch-write those DynamoDB has older."""
+    due: list[_Item] = []
+    for start in range(0, len(items), GET_BATCH):
+        chunk = items[start : start + GET_BATCH]
+        if abort.is_set():
+            return
+        try:
+            found, unprocessed = stored_seqs(client, kind, [i.change for i in chunk])
+        except (ClientError, BotoCoreError) as exc:
+            _chunk_failed(client, chunk, exc, abort)
+            continue
+        for item in chunk:
+            if item.change.key in unprocessed:
+                item.settle("failed", _throttled("BatchGetItem"))
+            elif found.get(item.change.key, -1) >= item.change.seq:
+                item.settle("stale")
+            else:
+                due.append(item)
+    for start in range(0, len(due), WRITE_BATCH):
+        chunk = due[start : start + WRITE_BATCH]
+        if abort.is_set():
+            return
+        try:
+            left = batch_write(client, kind, [i.change for i in chunk])
+        except (ClientError, BotoCoreError) as exc:
+            _chunk_failed(client, chunk, exc, abort)
+            continue
+        for item in chunk:
+            if item.change.key in left:
+                item.settle("failed", _throttled("BatchWriteItem"))
+            else:
+                item.settle("mirrored")
+
+
+def _chunk_failed(client: Any, chunk: list[_Item], exc: Exception, abort: threading.Event) -> None:
+    if isinstance(exc, BotoCoreError):
+        abort.set()
+    if isinstance(exc, BotoCoreError) or error_code(exc) in THROTTLING_CODES:
+        for item in chunk:
+            item.settle("failed", describe(exc))
+        return
+    _one_by_one(client, chunk, abort)  # e.g. one invalid item fails the whole request: find it
+
+
+def _apply(client: Any, items: list[_Item]) -> bool:
+    """Write the coalesced items; True when DynamoDB was unreachable (the rest of the batch waits)."""
+    abort = threading.Event()
+    per_table: dict[str, list[_Item]] = {}
+    again: list[_Item] = []  # a second item with the same DynamoDB key: a batch takes each key once
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for item in items:
+        ident = (item.change.kind, item.change.key)
+        if ident in seen:
+            again.append(item)
+            continue
+        seen.add(ident)
+        per_table.setdefault(item.change.kind, []).append(item)
+    if len(items) <= ONE_BY_ONE_MAX:
+        _one_by_one(client, items, abort)  # one request per item is cheaper than read + write
+        return abort.is_set()
+    for kind, table_items in per_table.items():
+        _batched(client, kind, table_items, abort)
+    _one_by_one(client, again, abort)
+    return abort.is_set()
 
 
 class _Status:
@@ -104,6 +238,7 @@ class _Status:
         self.unreachable = False
         self.lease_until = 0.0
         self.lease_next_check = 0.0
+        self.holder: str | None = None  # the lease holder's id; None: this process's own
 
 
 _status = _Status()
@@ -116,6 +251,12 @@ def reachability() -> tuple[bool, str | None]:
         return _status.unreachable, _status.last_error
 
 
+def set_holder(holder: str | None) -> None:
+    """Hold the lease as `holder` (the drainer process holds it with its parent's id); None: this process."""
+    with _status.lock:
+        _status.holder = holder
+
+
 def reset_client() -> None:
     """Forget cached clients and in-process drainer state (tests, endpoint change)."""
     forget_clients()
@@ -126,7 +267,12 @@ def reset_client() -> None:
         _status.lease_next_check = 0.0
 
 
-def _note_result(stats: DrainStats, error: str | None) -> None:
+# Called after each pass with what `note_result` got and the rows per "result:table" (the drainer
+# process reports its passes to the app process this way: see `process`).
+listener: Callable[[dict[str, Any]], None] | None = None
+
+
+def note_result(stats: DrainStats, error: str | None, counts: dict[str, int] | None = None) -> None:
     with _status.lock:
         if error is not None:
             _status.last_error = error
@@ -134,6 +280,8 @@ def _note_result(stats: DrainStats, error: str | None) -> None:
             _status.unreachable = True
         elif stats.done:
             _status.unreachable = False
+    if listener is not None:
+        listener({"counts": counts or {}, "unreachable": stats.unreachable, "done": stats.done, "error": error})
 
 
 def _hold_lease() -> bool:
@@ -144,7 +292,7 @@ def _hold_lease() -> bool:
             return True
         if _status.lease_until <= now and now < _status.lease_next_check:
             return False  # another process holds it; look again later
-    held = leases.try_acquire(LEASE_NAME, LEASE_TTL_SECONDS)
+    held = leases.try_acquire(LEASE_NAME, LEASE_TTL_SECONDS, _status.holder)
     with _status.lock:
         if held:
             _status.lease_until = now + LEASE_TTL_SECONDS
@@ -161,7 +309,7 @@ def _release_lease() -> None:
         _status.lease_next_check = 0.0
     if held:
         try:
-            leases.release(LEASE_NAME)
+            leases.release(LEASE_NAME, _status.holder)
         except Exception:  # shutting down: the lease expires by itself
             log.warning("mirror: could not release the drainer lease", exc_info=True)
 
@@ -172,28 +320,28 @@ def _candidates(max_items: int, now: datetime) -> list[_Row]:
     blocked: set[tuple[str, str]] = set()
     last_id = 0
     page = max(max_items, 200)
+    columns = (Outbox.id, Outbox.entity, Outbox.entity_key, Outbox.operation, Outbox.payload, Outbox.attempts)
     with read_session() as session:
         while len(chosen) < max_items:
             rows = session.exec(
-                select(Outbox)
+                select(*columns, Outbox.next_attempt_at)  # plain tuples: no ORM objects to build
                 .where(Outbox.processed_at.is_(None), Outbox.id > last_id)  # type: ignore[union-attr,operator]
                 .order_by(Outbox.id)  # type: ignore[arg-type]
                 .limit(page)
             ).all()
             if not rows:
                 break
-            for row in rows:
-                ident = (row.entity, row.entity_key)
+            for row_id, entity, key, operation, payload, attempts, next_attempt_at in rows:
+                ident = (entity, key)
                 if ident in blocked:
                     continue
-                if row.next_attempt_at is not None and row.next_attempt_at > now:
+                if next_attempt_at is not None and next_attempt_at > now:
                     blocked.add(ident)
                     continue
-                assert row.id is not None
-                chosen.append(_Row(row.id, row.entity, row.entity_key, row.operation, row.payload, row.attempts))
+                chosen.append(_Row(row_id, entity, key, operation, payload, attempts))
                 if len(chosen) >= max_items:
                     break
-            last_id = rows[-1].id or last_id
+            last_id = rows[-1][0]
             if len(rows) < page:
                 break
     return chosen
@@ -205,24 +353,42 @@ def retry_delay(attempts: int) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-def _record(outcomes: list[_Outcome], now: datetime) -> None:
-    done = [o.row.id for o in outcomes if o.result != "failed"]
-    failed = [o for o in outcomes if o.result == "failed"]
-    with write_session() as session:
-        for start in range(0, len(done), 500):
+def record(done: list[int], failed: list[tuple[int, str | None, list[int]]]) -> None:
+    """Mark done rows and back off failed ones ((attempts, error, ids)): a few statements in short
+    write transactions."""
+    now = datetime.now(timezone.utc)
+    for start in range(0, len(done), 500):
+        # One short transaction per 500 rows: on SQLite the writers (orders) wait for the lock meanwhile.
+        with write_session() as session:
             chunk = done[start : start + 500]
             session.exec(update(Outbox).where(Outbox.id.in_(chunk)).values(processed_at=now))  # type: ignore[call-overload,union-attr]
-        for outcome in failed:
-            attempts = outcome.row.attempts + 1
+    if not failed:
+        return
+    with write_session() as session:
+        for attempts, error, ids in failed:
             session.exec(
                 update(Outbox)  # type: ignore[call-overload]
-                .where(Outbox.id == outcome.row.id)
+                .where(Outbox.id.in_(ids))  # type: ignore[union-attr]
                 .values(
                     attempts=attempts,
-                    last_error=outcome.error,
+                    last_error=error,
                     next_attempt_at=now + timedelta(seconds=retry_delay(attempts)),
                 )
             )
+
+
+# Where a pass's results are written: `record` here; the drainer process has its parent do it.
+recorder: Callable[[list[int], list[tuple[int, str | None, list[int]]]], None] = record
+
+
+def _record(outcomes: list[_Outcome]) -> None:
+    done = [o.row.id for o in outcomes if o.result != "failed"]
+    failed: dict[tuple[int, str | None], list[int]] = {}
+    for outcome in outcomes:
+        if outcome.result == "failed":
+            failed.setdefault((outcome.row.attempts + 1, outcome.error), []).append(outcome.row.id)
+    if done or failed:
+        recorder(done, [(attempts, error, ids) for (attempts, error), ids in failed.items()])
 
 
 def _drain(max_items: int) -> DrainStats:
@@ -231,22 +397,17 @@ def _drain(max_items: int) -> DrainStats:
     rows = _candidates(max_items, now)
     if not rows:
         return stats
-    groups: dict[tuple[str, str], list[_Row]] = {}
-    for row in rows:
-        groups.setdefault((row.entity, row.key), []).append(row)
-    client = get_client()
-    abort = threading.Event()
-    outcomes: list[_Outcome] = []
-    if len(groups) == 1:
-        outcomes = _apply_group(client, next(iter(groups.values())), abort)
-    else:
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(groups)), thread_name_prefix="cnop-mirror") as pool:
-            for group_outcomes in pool.map(lambda g: _apply_group(client, g, abort), groups.values()):
-                outcomes.extend(group_outcomes)
-    _record(outcomes, datetime.now(timezone.utc))
+    items, outcomes = _coalesce(rows)
+    stats.unreachable = _apply(get_client(), items)
+    for item in items:
+        if item.result is not None:  # None: not attempted (DynamoDB unreachable), stays due
+            outcomes.extend(_Outcome(row, item.result, item.error) for row in item.rows)
+    _record(outcomes)
     last_error: str | None = None
+    counts: dict[str, int] = {}
     for outcome in outcomes:
         table = ENTITY_TABLE.get(outcome.row.entity, "unknown")
+        counts[f"{outcome.result}:{table}"] = counts.get(f"{outcome.result}:{table}", 0) + 1
         if outcome.result == "mirrored":
             stats.mirrored += 1
             MIRRORED.labels(table=table).inc()
@@ -257,10 +418,9 @@ def _drain(max_items: int) -> DrainStats:
             stats.failed += 1
             FAILED.labels(table=table).inc()
             last_error = outcome.error
-    stats.unreachable = abort.is_set()
     if last_error is not None:
         log.warning("mirror: %d row(s) failed, will retry: %s", stats.failed, last_error)
-    _note_result(stats, last_error)
+    note_result(stats, last_error, counts)
     return stats
 
 
@@ -299,7 +459,7 @@ def prune(older_than: timedelta = PRUNE_AFTER) -> int:
         return int(result.rowcount or 0)
 
 
-class _Drainer:
+class Drainer:
     """The background drainer: a thread, so blocking boto3 and SQL work stays off the event loop."""
 
     def __init__(self) -> None:
@@ -315,8 +475,9 @@ class _Drainer:
         self.thread.join(get_settings().shutdown_grace_seconds)
         _release_lease()
 
-    def _wait(self, seconds: object, wake_on_commit: bool) -> None:
+    def _wait(self, seconds: float, wake_on_commit: bool) -> None:
         if not wake_on_commit:
+            outbox.committed.clear()  # rows committed meanwhile are picked up by the next pass anyway
             self.stop.wait(seconds)
             return
         if outbox.committed.wait(seconds):
@@ -334,35 +495,25 @@ class _Drainer:
                     # A local server may start empty; on AWS the tables are made by `create-tables`.
                     create_tables()
                     tables_ready = True
+                started = time.monotonic()
                 stats = drain_batch(BATCH_SIZE)
                 if stats.failed and not stats.done:
                     failures += 1
                     delay, wake = min(30.0, RETRY_BASE_SECONDS * 2 ** min(failures, 10)), False
                 else:
                     failures = 0
-                    if stats.done:
-                        delay = 0.0
+                    if stats.done + stats.failed >= BATCH_SIZE:
+                        delay = 0.0  # a backlog: keep going
+                    elif stats.done:
+                        # Rows keep coming: let them gather instead of a pass (and a write lock) per commit.
+                        delay, wake = max(0.0, PASS_SECONDS - (time.monotonic() - started)), False
                 if time.monotonic() >= next_prune and _status.lease_until > time.monotonic():
                     next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
                     prune()
             except Exception as exc:  # never let the drainer die: log, back off, try again
                 failures += 1
-                _note_result(DrainStats(unreachable=isinstance(exc, BotoCoreError)), describe(exc))
+                note_result(DrainStats(unreachable=isinstance(exc, BotoCoreError)), describe(exc))
                 log.warning("mirror: drainer pass failed: %s", describe(exc))
                 delay, wake = min(30.0, RETRY_BASE_SECONDS * 2 ** min(failures, 10)), False
             if delay:
                 self._wait(delay, wake)
-
-
-@asynccontextmanager
-async def mirror_lifespan() -> AsyncIterator[None]:
-    """Run the drainer while the app runs (no-op when the mirror is off). Picks up undrained rows at start."""
-    if not enabled():
-        yield
-        return
-    drainer = _Drainer()
-    drainer.start()
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(drainer.close)
