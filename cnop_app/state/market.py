@@ -1,15 +1,19 @@
 """Market page, asset page and the top-bar market status; prices pushed live after each refresh.
 
-The rows shown to every client are formatted once per market version (module cache) and copied into
-each client's state, so a refresh costs one DB read per process, not one per browser.
+Everything a client shows is formatted once per market version (module cache) and shared, not
+copied: a refresh costs one DB read per process, and each client's state holds references to the
+same immutable rows and maps. The market table is split by how often each part changes
+(`cnop_app.state.rows`), and a client's var is assigned only when its value changed, so a push sends
+each browser the prices that moved rather than the whole table.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import reflex as rx
 
@@ -21,22 +25,40 @@ from cnop_app.domain.timeutil import parse_iso
 from cnop_app.services import activity, market, watchlist
 from cnop_app.services.auth import Principal
 from cnop_app.state.auth import AuthState, signed_in
-from cnop_app.state.rows import AssetDetail, MarketRow, MarketStatus, PricePoint, SparkPoint
+from cnop_app.state.rows import AssetDetail, MarketLine, MarketRow, MarketStatus, PricePoint
 
 SORT_KEYS = ("rank", "name", "price", "change24", "change7d", "mcap", "volume")
 SPARK_POINTS = 42
+SPARK_SCALE = 1000
+# Row lists kept per (order, search) between two changes of the rows: every client showing the same
+# order and search shares one list.
+TABLE_CACHE_SIZE = 256
+# Never mutated: one empty map shared by every client with nothing flashing.
+NO_FLASH: dict[str, str] = {}
+
+V = TypeVar("V")
 
 
 def _num(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _spark(values: list[Any]) -> list[SparkPoint]:
+def _spark(values: list[Any]) -> list[str]:
+    """The 7-day line as the page draws it: [width, points] of an SVG polyline, about SPARK_POINTS points
+    with x the point's index (0..width) and y from SPARK_SCALE (the lowest price) to 0 (the highest).
+    A plain polyline costs the browser nothing to draw, 52 times on each refresh, unlike a chart."""
     if not values:
-        return []
+        return ["1", ""]
     step = max(1, len(values) // SPARK_POINTS)
     # Chart coordinates are display data; the exact prices stay Decimal in the services.
-    return [SparkPoint(v=float(v)) for v in values[::step]]
+    points = [Decimal(str(v)) for v in values[::step]]
+    low, high = min(points), max(points)
+    span = high - low
+    if span:
+        ys = [int(SPARK_SCALE - (p - low) * SPARK_SCALE / span + Decimal("0.5")) for p in points]
+    else:
+        ys = [SPARK_SCALE // 2] * len(points)  # a flat line runs across the middle
+    return [str(max(1, len(ys) - 1)), " ".join(f"{x},{y}" for x, y in enumerate(ys))]
 
 
 def _row(a: dict[str, Any]) -> MarketRow:
@@ -56,7 +78,6 @@ def _row(a: dict[str, Any]) -> MarketRow:
         mcap_exact=formatting.usd(_num(a.get("market_cap"))),
         volume=formatting.usd_compact(_num(a.get("total_volume_24h"))),
         volume_exact=formatting.usd(_num(a.get("total_volume_24h"))),
-        spark=_spark(a.get("sparkline_7d") or []),
         stale="yes" if a.get("stale") else "",
         active="yes" if a.get("is_active") else "",
         flash="",
@@ -100,6 +121,112 @@ def _status_view() -> MarketStatus:
     )
 
 
+def _kept(old: Mapping[str, V], new: dict[str, V]) -> dict[str, V]:
+    """`new` with every value equal to the one in `old` replaced by that object; `old` itself when the
+    two are equal. Unchanged data keeps its identity, so clients holding it share one copy and an
+    identity check tells a client it already has it."""
+    for key, value in new.items():
+        before = old.get(key)
+        if before is not None and before is not value and before == value:
+            new[key] = before
+    return old if old == new else new  # type: ignore[return-value]
+
+
+class MarketView:
+    """The market table of one market version, shared by every client of this process (read only)."""
+
+    def __init__(
+        self,
+        version: int,
+        raw: list[dict[str, Any]],
+        previous: MarketView | None,
+    ) -> None:
+        self.version = version
+        self.raw = raw
+        before = previous or _EMPTY_VIEW
+        self.rows: dict[str, MarketRow] = _kept(before.rows, {a["asset_id"]: _row(a) for a in raw})
+        self.lines: dict[str, MarketLine] = _kept(before.lines, {k: _line(r) for k, r in self.rows.items()})
+        self.prices: dict[str, str] = _kept(before.prices, {k: r["price"] for k, r in self.rows.items()})
+        self.changes: dict[str, list[str]] = _kept(before.changes, {k: _change(r) for k, r in self.rows.items()})
+        rows = self.rows.items()
+        self.mcaps: dict[str, list[str]] = _kept(before.mcaps, {k: [r["mcap"], r["mcap_exact"]] for k, r in rows})
+        self.volumes: dict[str, list[str]] = _kept(
+            before.volumes, {k: [r["volume"], r["volume_exact"]] for k, r in rows}
+        )
+        # A sparkline is scaled again only when its prices changed (hourly at most, not every refresh).
+        self.spark_sources: dict[str, list[Any]] = {a["asset_id"]: a.get("sparkline_7d") or [] for a in raw}
+        sparks = {
+            k: before.sparks[k] if k in before.sparks and before.spark_sources.get(k) == v else _spark(v)
+            for k, v in self.spark_sources.items()
+        }
+        self.sparks: dict[str, list[str]] = _kept(before.sparks, sparks)
+        self.ids = frozenset(self.rows)
+        # The rows' order and fields are those of the previous version: the cached row lists stay valid.
+        self.same_lines = previous is not None and self.lines is previous.lines
+        self.previous_prices = before.prices
+        self.flash = self._flash_since(before.prices)
+        self._orders: dict[tuple[str, bool], tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def order(self, key: str, desc: bool) -> tuple[str, ...]:
+        """Asset ids sorted by `key` (assets without a value last), computed once per version."""
+        with self._lock:
+            found = self._orders.get((key, desc))
+            if found is None:
+                valued = [a for a in self.raw if _sort_value(a, key) is not None]
+                missing = [a for a in self.raw if _sort_value(a, key) is None]
+                valued.sort(key=lambda a: _sort_value(a, key), reverse=desc)
+                found = self._orders[key, desc] = tuple(a["asset_id"] for a in valued + missing)
+            return found
+
+    def extend(self, order: tuple[str, ...]) -> tuple[str, ...]:
+        """`order` with the assets it does not know yet appended (rows never jump under the cursor)."""
+        if self.ids.issubset(order):
+            return order
+        known = set(order)
+        return order + tuple(a["asset_id"] for a in self.raw if a["asset_id"] not in known)
+
+    def flash_since(self, seen: Mapping[str, str]) -> dict[str, str]:
+        """Asset id -> price element key, for the prices that moved since a client saw `seen`."""
+        if seen is self.prices:
+            return NO_FLASH
+        if seen is self.previous_prices:
+            return self.flash
+        return self._flash_since(seen)
+
+    def _flash_since(self, seen: Mapping[str, str]) -> dict[str, str]:
+        moved = {
+            key: f"{key}-{self.version}"  # re-keyed per market version, so the flash animation replays
+            for key, price in self.prices.items()
+            if (before := seen.get(key)) is not None and before != price
+        }
+        return moved or NO_FLASH
+
+
+def _line(row: MarketRow) -> MarketLine:
+    return MarketLine(
+        id=row["id"], name=row["name"], image=row["image"], rank=row["rank"], stale=row["stale"], active=row["active"]
+    )
+
+
+def _change(row: MarketRow) -> list[str]:
+    return [row["change24"], row["dir24"], row["change7d"], row["dir7d"]]  # positions: cnop_app.state.rows
+
+
+class _NoView:
+    rows: dict[str, MarketRow] = {}
+    lines: dict[str, MarketLine] = {}
+    prices: dict[str, str] = {}
+    changes: dict[str, list[str]] = {}
+    mcaps: dict[str, list[str]] = {}
+    volumes: dict[str, list[str]] = {}
+    sparks: dict[str, list[str]] = {}
+    spark_sources: dict[str, list[Any]] = {}
+
+
+_EMPTY_VIEW: Any = _NoView()
+
+
 class _Snapshot:
     """Formatted rows and market status, shared by every client of this process.
 
@@ -111,33 +238,59 @@ class _Snapshot:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.version: int | None = None
         self.checked = 0.0
-        self.raw: list[dict[str, Any]] = []
-        self.rows: dict[str, MarketRow] = {}
+        self.view: MarketView | None = None
         self.status = MarketStatus(label="", colour="gray", as_of="", as_of_exact="", breaker="")
+        self._tables: dict[tuple[tuple[str, ...], str], list[MarketLine]] = {}
 
-    def _refresh_locked(self) -> None:
+    def _refresh_locked(self) -> MarketView:
         now = time.monotonic()
-        if self.raw and now - self.checked < self.CHECK_SECONDS:
-            return
+        view = self.view
+        if view is not None and view.raw and now - self.checked < self.CHECK_SECONDS:
+            return view
         version = market.market_version()
-        if version != self.version or not self.raw:
-            self.raw = market.all_assets(active_only=False)
-            self.rows = {a["asset_id"]: _row(a) for a in self.raw}
-            self.version = version
+        if view is None or version != view.version or not view.raw:
+            view = MarketView(version or 0, market.all_assets(active_only=False), view)
+            if not view.same_lines:
+                self._tables = {}
+            self.view = view
         self.status = _status_view()  # its "as of … ago" text ages even without a new version
         self.checked = now
+        return view
+
+    def current(self) -> MarketView:
+        with self.lock:
+            return self._refresh_locked()
 
     def get(self) -> tuple[int, list[dict[str, Any]], dict[str, MarketRow]]:
-        with self.lock:
-            self._refresh_locked()
-            return self.version or 0, self.raw, self.rows
+        view = self.current()
+        return view.version, view.raw, view.rows
 
     def get_status(self) -> MarketStatus:
         with self.lock:
             self._refresh_locked()
             return self.status
+
+    def table(self, view: MarketView, order: tuple[str, ...], search: str) -> list[MarketLine]:
+        """The rows of `view` in `order` whose name or id contains `search` (lower case); one shared list
+        per (order, search) while the rows do not change."""
+        key = (order, search)
+        with self.lock:
+            current = view is self.view
+            found = self._tables.get(key) if current else None
+        if found is not None:
+            return found
+        lines = [line for asset_id in order if (line := view.lines.get(asset_id)) is not None]
+        if search:
+            lines = [r for r in lines if search in r["name"].lower() or search in r["id"].lower()]
+        if current:
+            with self.lock:
+                if view is self.view:
+                    if len(self._tables) >= TABLE_CACHE_SIZE:
+                        self._tables.clear()
+                    found = self._tables.setdefault(key, lines)
+                    return found
+        return lines
 
     def invalidate(self) -> None:
         """Re-read on the next call (the live push runs right after new prices were stored)."""
@@ -147,7 +300,7 @@ class _Snapshot:
     def clear(self) -> None:
         """Forget everything (tests switching databases, whose market versions can be equal)."""
         with self.lock:
-            self.version, self.checked, self.raw, self.rows = None, 0.0, [], {}
+            self.view, self.checked, self._tables = None, 0.0, {}
 
 
 snapshot = _Snapshot()
@@ -172,10 +325,24 @@ def _toggle_star(state: MarketState | AssetState, principal: Principal, asset_id
     return rx.toast.success(message)
 
 
+def _update(state: rx.State, names: Iterable[str], values: Iterable[Any]) -> None:
+    """Assign only the vars whose value changed: Reflex sends every assigned var, whole."""
+    for name, value in zip(names, values, strict=True):
+        current = state.get_value(name)
+        if current is not value and current != value:
+            setattr(state, name, value)
+
+
 class MarketState(AuthState):
     """The market table. `live` marks clients that receive pushed prices."""
 
-    rows: list[MarketRow] = []
+    rows: list[MarketLine] = []  # in the order the user sees, filtered by the search
+    prices: dict[str, str] = {}  # asset id -> price; the maps hold every asset, shared by all clients
+    changes: dict[str, list[str]] = {}  # asset id -> [change24, dir24, change7d, dir7d]
+    mcaps: dict[str, list[str]] = {}  # asset id -> [compact, exact]
+    volumes: dict[str, list[str]] = {}  # asset id -> [compact, exact]
+    sparks: dict[str, list[str]] = {}  # asset id -> [polyline width, polyline points]
+    flash: dict[str, str] = {}  # asset id -> price element key, for the prices that moved since the last push
     search: str = ""
     sort_key: str = "rank"
     sort_desc: bool = False
@@ -185,42 +352,31 @@ class MarketState(AuthState):
     status_colour: str = "gray"
     as_of: str = ""
     as_of_exact: str = ""
-    version: int = 0
     live: bool = False
     starred: list[str] = []  # the signed-in user's watchlist (asset ids)
     # Row order the user sees; kept on live updates so rows never jump under the cursor.
-    _order: list[str] = []
+    _order: tuple[str, ...] = ()
 
     def _apply(self, resort: bool) -> None:
-        version, raw, formatted = snapshot.get()
-        previous = {r["id"]: r["price"] for r in self.rows}
-        if resort or not self._order:
-            ordered = [a for a in raw if _sort_value(a, self.sort_key) is not None]
-            missing = [a for a in raw if _sort_value(a, self.sort_key) is None]
-            ordered.sort(key=lambda a: _sort_value(a, self.sort_key), reverse=self.sort_desc)
-            self._order = [a["asset_id"] for a in ordered + missing]
-        else:
-            known = set(self._order)
-            self._order = self._order + [a["asset_id"] for a in raw if a["asset_id"] not in known]
-        needle = self.search.strip().lower()
-        rows: list[MarketRow] = []
-        for asset_id in self._order:
-            row = formatted.get(asset_id)
-            if row is None:
-                continue
-            if needle and needle not in row["name"].lower() and needle not in asset_id.lower():
-                continue
-            old = previous.get(asset_id)
-            flash = "" if old is None or old == row["price"] else "changed"
-            rows.append({**row, "flash": flash, "key": f"{asset_id}-{version}" if flash else asset_id})
-        self.rows = rows
-        self.version = version
+        view = snapshot.current()
+        order = view.order(self.sort_key, self.sort_desc) if resort or not self._order else view.extend(self._order)
+        if order is not self._order:
+            self._order = order
+        rows = snapshot.table(view, order, self.search.strip().lower())
+        flash = view.flash_since(self.get_value("prices"))
+        _update(
+            self,
+            ("rows", "prices", "changes", "mcaps", "volumes", "sparks", "flash", "loading"),
+            (rows, view.prices, view.changes, view.mcaps, view.volumes, view.sparks, flash, False),
+        )
         self._show_status(snapshot.get_status())
-        self.loading = False
 
     def _show_status(self, status: MarketStatus) -> None:
-        self.status_label, self.status_colour = status["label"], status["colour"]
-        self.as_of, self.as_of_exact = status["as_of"], status["as_of_exact"]
+        _update(
+            self,
+            ("status_label", "status_colour", "as_of", "as_of_exact"),
+            (status["label"], status["colour"], status["as_of"], status["as_of_exact"]),
+        )
 
     @rx.event
     def load(self) -> None:
@@ -389,4 +545,4 @@ class LandingState(AuthState):
 
     def _on_prices(self, principal: Principal | None) -> None:
         if self.live:
-            self.movers = top_movers()
+            _update(self, ("movers",), (top_movers(),))

@@ -14,11 +14,9 @@ from cnop_app.domain.errors import DomainError
 # ---- market
 
 
-class SparkPoint(TypedDict):
-    v: float
-
-
 class MarketRow(TypedDict):
+    """One asset as the dashboard and the landing page show it (formatted once per market version)."""
+
     id: str
     name: str
     image: str
@@ -32,11 +30,34 @@ class MarketRow(TypedDict):
     mcap_exact: str
     volume: str
     volume_exact: str
-    spark: list[SparkPoint]
     stale: str  # "yes" or ""
     active: str  # "yes" or ""
     flash: str  # "changed" when the price moved since this client's last view
     key: str  # re-keyed per market version when the price changed, so the flash replays
+
+
+# The market table is split by how often each part changes, because Reflex sends a changed var whole:
+# the rows (order and the fields that rarely change) and one map per moving group, keyed by asset id.
+# A refresh that moved a few prices sends the price map and little else; the sparklines go out only
+# when one of them changed. The moving groups are short lists (positions below), not objects: every
+# browser receives them after each refresh, and keys would double their size.
+
+
+class MarketLine(TypedDict):
+    """A row of the market table: what stays the same from one refresh to the next."""
+
+    id: str
+    name: str
+    image: str
+    rank: str
+    stale: str  # "yes" or ""
+    active: str  # "yes" or ""
+
+
+# MarketState.changes[asset_id]: [change24, dir24, change7d, dir7d]
+CHANGE24, DIR24, CHANGE7D, DIR7D = 0, 1, 2, 3
+# MarketState.mcaps[asset_id] and .volumes[asset_id]: [compact, exact]
+COMPACT, EXACT = 0, 1
 
 
 class MarketStatus(TypedDict):

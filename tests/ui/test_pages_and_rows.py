@@ -80,7 +80,7 @@ def test_market_table_searches_and_sorts(ui_env: Path) -> None:
     assert [r["id"] for r in state.rows] == ["AAA", "BBB"]  # price sorts high to low first
     state.set_search("bb")
     assert [r["id"] for r in state.rows] == ["BBB"]
-    assert state.rows[0]["flash"] == "" and state.rows[0]["key"] == "BBB"
+    assert state.prices["BBB"] == "$2.00" and "BBB" not in state.flash  # no price moved: nothing flashes
 
 
 def test_asset_page_reads_its_id_from_the_path(ui_env: Path) -> None:
