@@ -1,6 +1,7 @@
 """The CNOP Reflex app: pages, the REST API (api_transformer) and start-up tasks."""
 
 import asyncio
+import gc
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -77,6 +78,10 @@ async def bootstrap() -> AsyncIterator[None]:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     await asyncio.to_thread(auth_service.bootstrap_admin)
     await asyncio.to_thread(market_service.ensure_catalogue)
+    # Everything loaded so far (the app, its pages and states, the libraries) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks it (74 ms pauses in
+    # the middle of a live push were measured before).
+    gc.freeze()
     yield
     forget_this_process()
 
