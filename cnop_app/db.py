@@ -168,11 +168,24 @@ def read_session() -> Iterator[Session]:
         yield session
 
 
+_reading = threading.local()
+
+
 @contextmanager
 def read_connection() -> Iterator[Connection]:
-    """A Core connection for hot-path reads (no ORM session to build and tear down)."""
+    """A Core connection for hot-path reads (no ORM session to build and tear down). Nested uses in
+    one thread share the outer one: a request's authentication and its reads take one connection
+    (and read one snapshot)."""
+    outer: Connection | None = getattr(_reading, "conn", None)
+    if outer is not None:
+        yield outer
+        return
     with read_engine().connect() as conn:
-        yield conn
+        _reading.conn = conn
+        try:
+            yield conn
+        finally:
+            _reading.conn = None
 
 
 # SQLite allows one writer at a time. Threads of this process queue on this lock instead of

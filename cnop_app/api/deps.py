@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, db_executor, run_batch
+from cnop_app.db import UnitOfWork, db_executor, read_connection, run_batch
 from cnop_app.domain import network
 from cnop_app.domain.errors import AuthenticationFailed, Forbidden
 from cnop_app.observability.metrics import WRITE_BATCH
@@ -81,7 +81,12 @@ async def as_caller(credentials: HTTPAuthorizationCredentials, work: Callable[[a
     Hot routes use this instead of `Depends(current_principal)` + a sync endpoint, which FastAPI runs as
     two thread-pool hops, each waking the event loop: on the order path that was most of the request.
     The context (request id, client address) goes along, so audit rows and logs keep naming them."""
-    return await in_db_thread(lambda: work(principal_of(credentials)))
+
+    def run() -> T:
+        with read_connection():  # the session check and the route's reads share one connection
+            return work(principal_of(credentials))
+
+    return await in_db_thread(run)
 
 
 async def in_db_thread(work: Callable[[], T]) -> T:

@@ -5,7 +5,6 @@ Asset figures are display data: they are rendered as JSON numbers (`schemas.comm
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Literal
 
@@ -36,7 +35,7 @@ _ASSET_LISTS_KEPT = 32
 
 
 def _asset_list(active_only: bool, limit: int) -> bytes:
-    key = (json.dumps(market.load_status(), sort_keys=True), active_only, limit, int(time.time()))
+    key = (market.status_text(), active_only, limit, int(time.time()))
     body = _asset_lists.get(key)
     if body is None:
         model = AssetListOut.of(market.list_assets(active_only=active_only, limit=limit))

@@ -30,7 +30,7 @@ from cnop_app.services.market.catalogue import (
 from cnop_app.services.market.price_cache import clear_cache, latest_price, latest_prices, reload_prices_if_changed
 from cnop_app.services.market.refresh import RefreshResult, refresh_prices
 from cnop_app.services.market.snapshot import ensure_catalogue, seed_from_snapshot, snapshot_coins
-from cnop_app.services.market.status import STATUS_KEY, load_status, market_status, market_version
+from cnop_app.services.market.status import STATUS_KEY, load_status, market_status, market_version, status_text
 
 __all__ = [
     "MAX_LIST_LIMIT",
@@ -49,6 +49,7 @@ __all__ = [
     "load_status",
     "market_status",
     "market_version",
+    "status_text",
     "refresh_prices",
     "reload_prices_if_changed",
     "seed_from_snapshot",

@@ -11,10 +11,11 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from cnop_app.config import Settings, get_settings
-from cnop_app.db import read_session
+from cnop_app.db import read_connection, read_session
 from cnop_app.domain.timeutil import iso, parse_iso, utcnow
 from cnop_app.models import KeyValue
 from cnop_app.services import activity, coingecko, health
@@ -52,6 +53,17 @@ def write_status(session: Session, data: dict[str, Any]) -> None:
 
 def version_of(status: dict[str, Any]) -> int:
     return int(status.get("version") or 0)
+
+
+_key_values = KeyValue.__table__  # type: ignore[attr-defined]
+_STATUS_TEXT = sa_select(_key_values.c.value).where(_key_values.c.key == STATUS_KEY)
+
+
+def status_text() -> str:
+    """The stored status record as it is ("" when missing): a cheap key for caches of market data,
+    which change exactly when it does (every refresh and admin change bumps its version)."""
+    with read_connection() as conn:
+        return conn.execute(_STATUS_TEXT).scalar() or ""
 
 
 def load_status() -> dict[str, Any]:
