@@ -87,9 +87,19 @@ _assets = Asset.__table__  # type: ignore[attr-defined]
 # Core statements built once, reading only the columns a portfolio shows (an asset row also holds its
 # sparkline and supplies): this is every portfolio request and every live push.
 _ACCOUNT = sa_select(_accounts.c.cash, _accounts.c.held).where(_accounts.c.username == bindparam("username"))
-_HOLDINGS = sa_select(_holdings).where(_holdings.c.username == bindparam("username")).order_by(_holdings.c.asset_id)
-_HELD_ASSETS = sa_select(_assets.c.id, _assets.c.name, _assets.c.image, _assets.c.price_usd).where(
-    _assets.c.id.in_(bindparam("ids", expanding=True))
+# The holdings with their assets' name, logo and price in one statement (a holding's asset may have
+# been removed from the catalogue since: outer join, `asset_found` is then NULL).
+_HOLDINGS = (
+    sa_select(
+        _holdings,
+        _assets.c.id.label("asset_found"),
+        _assets.c.name.label("asset_name"),
+        _assets.c.image.label("asset_image"),
+        _assets.c.price_usd.label("asset_price"),
+    )
+    .select_from(_holdings.outerjoin(_assets, _assets.c.id == _holdings.c.asset_id))
+    .where(_holdings.c.username == bindparam("username"))
+    .order_by(_holdings.c.asset_id)
 )
 
 
@@ -98,8 +108,6 @@ def _build(conn: Connection, username: str) -> PortfolioView:
     if account is None:
         raise NotFound("Account not found")
     holdings = conn.execute(_HOLDINGS, {"username": username}).all()
-    asset_ids = [h.asset_id for h in holdings]
-    assets = {a.id: a for a in conn.execute(_HELD_ASSETS, {"ids": asset_ids})} if asset_ids else {}
     rows = []
     holdings_value = Decimal(0)
     total_cost = Decimal(0)
@@ -108,20 +116,20 @@ def _build(conn: Connection, username: str) -> PortfolioView:
         realized += holding.realized_pnl
         if holding.quantity == 0:
             continue
-        asset = assets.get(holding.asset_id)
-        valued = value_holding(holding.quantity, holding.average_cost, asset.price_usd if asset else None)
-        rows.append((holding, asset, valued.cost, valued.value, valued.price))
+        listed = holding.asset_found is not None
+        valued = value_holding(holding.quantity, holding.average_cost, holding.asset_price if listed else None)
+        rows.append((holding, listed, valued.cost, valued.value, valued.price))
         holdings_value += valued.value
         total_cost += valued.cost
     equity = account.cash + holdings_value
     views = []
-    for holding, asset, cost, value, price in rows:
+    for holding, listed, cost, value, price in rows:
         unrealized = value - cost
         views.append(
             HoldingView(
                 asset_id=holding.asset_id,
-                name=asset.name if asset else holding.asset_id,
-                image=asset.image if asset else None,
+                name=holding.asset_name if listed else holding.asset_id,
+                image=holding.asset_image if listed else None,
                 quantity=holding.quantity,
                 held_quantity=holding.held_quantity,
                 available_quantity=holding.quantity - holding.held_quantity,
