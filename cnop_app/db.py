@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -88,6 +90,25 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def _ensure_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode (a setting stored in the file: once set, it stays).
+
+    Switching needs a moment of exclusive access, and SQLite answers "database is locked" at once,
+    without waiting, when another process's connection holds the file at that moment: two processes
+    opening a new database together (a worker and its mirror drainer, two test processes) met it. So:
+    nothing to do when the file is already in WAL mode, else retry within the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _make_engine(url: str, immediate: bool) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -102,7 +123,7 @@ def _make_engine(url: str, immediate: bool) -> Engine:
             # Let SQLAlchemy's "begin" hook below choose the BEGIN flavour.
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _ensure_wal(cursor)
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
