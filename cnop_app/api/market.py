@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from cnop_app.api.deps import in_db_thread
 from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.market import AssetHistoryEnvelope, AssetListOut, AssetOut, MarketStatusOut
+from cnop_app.config import get_settings
 from cnop_app.services import market
 
 router = APIRouter(tags=["market"])
@@ -27,15 +28,17 @@ async def list_assets(
     return Response(await in_db_thread(lambda: _asset_list(active_only, limit)), media_type="application/json")
 
 
-# The rendered asset list, shared by every caller within one second of one market state: it changes
-# with the shared market status (every refresh and admin change bumps its version) and, through
-# `price_age_seconds`, with the clock. Bots poll this list; 100 coins cost ~4 ms to read and render.
-_asset_lists: dict[tuple[str, bool, int, int], bytes] = {}
+# The rendered asset list, shared by every caller within one second of one market state of one
+# database: it changes with the shared market status (every refresh and admin change bumps its
+# version) and, through `price_age_seconds`, with the clock. Bots poll this list; 100 coins cost ~4 ms
+# to read and render. The database is part of the key: two databases can hold the same status (a
+# process that switches databases, as the tests do, was served the other one's list).
+_asset_lists: dict[tuple[str, str, bool, int, int], bytes] = {}
 _ASSET_LISTS_KEPT = 32
 
 
 def _asset_list(active_only: bool, limit: int) -> bytes:
-    key = (market.status_text(), active_only, limit, int(time.time()))
+    key = (get_settings().database_url, market.status_text(), active_only, limit, int(time.time()))
     body = _asset_lists.get(key)
     if body is None:
         model = AssetListOut.of(market.list_assets(active_only=active_only, limit=limit))

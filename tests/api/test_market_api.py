@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from cnop_app.db import write_session
+from cnop_app.config import reset_settings
+from cnop_app.db import dispose_engines, write_session
 from cnop_app.models import Asset
 from cnop_app.services import activity, market
 
@@ -91,6 +94,29 @@ def test_active_only_filter(api: TestClient) -> None:
     assert active["active_count"] == active["total_count"] - 1
     detail = api.get("/api/v1/inventory/assets/DOGE").json()["data"]
     assert detail["availability_status"] == "unavailable" and detail["is_active"] is False
+
+
+def test_the_cached_asset_list_is_per_database(
+    api: TestClient, tmp_path: Path, migrated_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two databases seeded from the same snapshot hold the same market status; DOGE is inactive in
+    # the second only. Within one second the list must still come from the database it is asked of.
+    assert "DOGE" in {a["asset_id"] for a in api.get("/api/v1/inventory/assets?limit=250").json()["data"]}
+    second = tmp_path / "second"
+    second.mkdir()
+    shutil.copy(migrated_template, second / "cnop.db")
+    monkeypatch.setenv("CNOP_DATA_DIR", str(second))
+    reset_settings()
+    dispose_engines()
+    market.seed_from_snapshot()
+    with write_session() as session:
+        row = session.get(Asset, "DOGE")
+        assert row is not None
+        row.is_active = False
+        session.add(row)
+    active = api.get("/api/v1/inventory/assets?limit=250").json()
+    assert "DOGE" not in {a["asset_id"] for a in active["data"]}
+    assert active["active_count"] == active["total_count"] - 1
 
 
 def test_asset_detail_contract(api: TestClient) -> None:
