@@ -36,6 +36,7 @@ from cnop_app.services import trading as trading_service
 from cnop_app.services.auth import metrics as auth_metrics
 from cnop_app.services.auth import throttle as login_throttle
 from cnop_app.services.market import logos as market_logos
+from cnop_app.state import visitors
 from cnop_app.state.account import AccountState
 from cnop_app.state.admin_assets import AdminAssetsState
 from cnop_app.state.admin_audit import AdminAuditState
@@ -86,6 +87,12 @@ async def bootstrap() -> AsyncIterator[None]:
     forget_this_process()
 
 
+@asynccontextmanager
+async def forget_past_visitors() -> AsyncIterator[None]:
+    async with visitors.forgetting_past_visitors(app, settings.ui_state_keep_seconds):
+        yield
+
+
 async def push_to_browsers() -> None:
     market_snapshot.invalidate()  # new prices were just stored: no client may see the old version
     await push_prices(app)
@@ -115,6 +122,7 @@ app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)
 app.register_lifespan_task(mirror.mirror_lifespan)
 app.register_lifespan_task(auth_metrics.active_sessions_lifespan)
+app.register_lifespan_task(forget_past_visitors)
 
 app.add_page(auth.landing, route="/", title="CNOP · Paper trading", on_load=LandingState.load)
 app.add_page(auth.login, route="/login", title="Log in · CNOP", on_load=AuthState.redirect_if_signed_in)

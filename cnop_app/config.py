@@ -151,6 +151,9 @@ class Settings(ServerSettings):
     refresh_active_seconds: int = Field(300, ge=1, description="refresh interval while people use the app")
     refresh_idle_seconds: int = Field(1800, ge=1, description="refresh interval while idle")
     idle_after_seconds: int = Field(600, ge=1, description="no activity for this long means idle")
+    ui_state_keep_seconds: int = Field(
+        300, ge=1, description="a closed browser tab's UI state is kept this long (one worker, no Redis)"
+    )
     breaker_failures: int = Field(5, ge=1, description="consecutive feed failures that open the circuit breaker")
     breaker_reset_seconds: int = Field(60, ge=1, description="how long the breaker stays open before one trial call")
     simulated_seed: int = Field(42, ge=0, description="seed of the simulated market")
