@@ -81,12 +81,17 @@ def test_list_assets_rejects_bad_parameters(api: TestClient, query: str) -> None
     assert response.json()["detail"][0]["field"] in ("limit", "active_only")
 
 
-def test_active_only_filter(api: TestClient) -> None:
+def _deactivate_directly(asset_id: str) -> None:
+    """Straight in the database, without the market version bump that an admin change makes."""
     with write_session() as session:
-        row = session.get(Asset, "DOGE")
+        row = session.get(Asset, asset_id)
         assert row is not None
         row.is_active = False
         session.add(row)
+
+
+def test_active_only_filter(api: TestClient) -> None:
+    _deactivate_directly("DOGE")
     active = api.get("/api/v1/inventory/assets?limit=250").json()
     everything = api.get("/api/v1/inventory/assets?limit=250&active_only=false").json()
     assert "DOGE" not in {a["asset_id"] for a in active["data"]}
@@ -109,11 +114,7 @@ def test_the_cached_asset_list_is_per_database(
     reset_settings()
     dispose_engines()
     market.seed_from_snapshot()
-    with write_session() as session:
-        row = session.get(Asset, "DOGE")
-        assert row is not None
-        row.is_active = False
-        session.add(row)
+    _deactivate_directly("DOGE")
     active = api.get("/api/v1/inventory/assets?limit=250").json()
     assert "DOGE" not in {a["asset_id"] for a in active["data"]}
     assert active["active_count"] == active["total_count"] - 1
