@@ -64,7 +64,11 @@ class MotoServer:
         self.process = None
 
     def restart(self) -> None:
-        """Start again on the same port and replay the recorded requests (the data comes back)."""
+        """Start again on the same port and replay the recorded requests (the data comes back).
+
+        Nothing may write to the server until this returns: moto replays a copy of the recording taken
+        when the replay starts, with recording off, so a write made meanwhile is overwritten by an older
+        replayed one and is not recorded either (a real DynamoDB has no such window)."""
         self.stop()
         self.start()
         if self.record and self.recording.exists():
