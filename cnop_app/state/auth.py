@@ -198,11 +198,14 @@ class AuthState(rx.State):
 
     @rx.event
     def redirect_if_signed_in(self) -> rx.event.EventSpec | None:
-        """on_load for /login and /register."""
+        """on_load for /login and /register: a signed-in visitor goes on to `next`, as after logging in.
+
+        `next`, not the dashboard: the login form can be sent before this on_load has run (a quick
+        user on a slow connection), and this then finds the visitor signed in by that login."""
         self.auth_error = ""
         self.form_errors = {}
         if self._session_token() and self._principal() is not None:
-            return rx.redirect(DEFAULT_NEXT)
+            return rx.redirect(_safe_next(self.router.url.query_parameters.get("next", "")))
         return None
 
     # Login, registration and password changes hash with argon2 (~40 ms of CPU): in a worker thread, so

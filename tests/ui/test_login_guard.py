@@ -99,6 +99,20 @@ def test_login_form_signs_in_and_returns_to_the_page_asked_for(ui_env: Path) -> 
     assert state.form_errors == {"username": "username is required"}
 
 
+def test_the_login_page_sends_a_signed_in_visitor_on_to_next(ui_env: Path) -> None:
+    # The login form can be handled before the page's on_load (a quick click on a slow connection):
+    # the on_load then finds the tab signed in and must still go to `next`, not to the dashboard.
+    state = tab(AuthState, "/login?next=/portfolio")
+    assert state.redirect_if_signed_in() is None  # nobody signed in: the form stays
+    token = sign_up("quick_user")
+    state = tab(AuthState, "/login?next=/portfolio", token)
+    assert redirect_target(state.redirect_if_signed_in()) == "/portfolio"
+    assert redirect_target(tab(AuthState, "/login?next=//evil.example.com", token).redirect_if_signed_in()) == (
+        "/dashboard"
+    )
+    assert redirect_target(tab(AuthState, "/register", token).redirect_if_signed_in()) == "/dashboard"
+
+
 def test_register_signs_in_and_opens_the_account_page(ui_env: Path) -> None:
     form = {**user_payload("fresh_user"), "confirm_password": STRONG_PASSWORD, "marketing_emails_consent": "on"}
     state = tab(AuthState, "/register")
