@@ -19,7 +19,8 @@ import threading
 import time
 from collections import Counter as Tally
 from collections import deque
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -83,22 +84,28 @@ for _outcome in REFRESH_OUTCOMES:
     REFRESH_RUNS.labels(_outcome)
 
 
+# Times are integer unix nanoseconds (`time.time_ns()`: exact, comparable across processes) and
+# request durations integer microseconds: no binary floats in services/.
+NS_PER_SECOND = 1_000_000_000
+
+
 class _Monitor:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.requests: deque[tuple[float, str, str, int, float]] = deque(maxlen=MAX_EVENTS)
-        self.ui_events: deque[tuple[float, str]] = deque(maxlen=MAX_EVENTS)
-        self.users: dict[str, float] = {}
-        self.last_activity: float | None = None  # unix seconds (comparable across processes)
-        self.shared_last: float | None = None
-        self.published: float | None = None
+        # (at ns, method, route template, status, duration µs)
+        self.requests: deque[tuple[int, str, str, int, int]] = deque(maxlen=MAX_EVENTS)
+        self.ui_events: deque[tuple[int, str]] = deque(maxlen=MAX_EVENTS)
+        self.users: dict[str, int] = {}
+        self.last_activity: int | None = None
+        self.shared_last: int | None = None
+        self.published: int | None = None
 
-    def touch(self, now: float) -> None:
+    def touch(self, now: int) -> None:
         if self.last_activity is None or now > self.last_activity:
             self.last_activity = now
 
-    def prune(self, now: float) -> None:
-        horizon = now - max(WINDOW_SECONDS, get_settings().idle_after_seconds)
+    def prune(self, now: int) -> None:
+        horizon = now - max(WINDOW_SECONDS, get_settings().idle_after_seconds) * NS_PER_SECOND
         while self.requests and self.requests[0][0] < horizon:
             self.requests.popleft()
         while self.ui_events and self.ui_events[0][0] < horizon:
@@ -111,12 +118,13 @@ _monitor = _Monitor()
 
 
 def record_request(method: str, route: str, status: int, seconds: int | float) -> None:
-    """Request observer (registered with the HTTP middleware): one finished API request."""
+    """Request observer (registered with the HTTP middleware, which times requests in seconds with
+    `perf_counter`): one finished API request, its duration kept in whole microseconds."""
     if route in IGNORED_ROUTES:
         return
-    now = time.time()
+    now = time.time_ns()
     with _monitor.lock:
-        _monitor.requests.append((now, method, route, status, seconds))
+        _monitor.requests.append((now, method, route, status, round(seconds * 1_000_000)))
         _monitor.touch(now)
 
 
@@ -124,7 +132,7 @@ def record_user(username: str | None) -> None:
     """A logged-in user did something (call from authenticated routes or UI handlers)."""
     if not username:
         return
-    now = time.time()
+    now = time.time_ns()
     with _monitor.lock:
         _monitor.users[username] = now
         _monitor.touch(now)
@@ -133,7 +141,7 @@ def record_user(username: str | None) -> None:
 def record_ui_event(kind: str, username: str | None = None) -> None:
     """A UI event: page view, order placed... `kind` outside UI_EVENT_KINDS is counted as "other"."""
     label = kind if kind in UI_EVENT_KINDS else "other"
-    now = time.time()
+    now = time.time_ns()
     UI_EVENTS.labels(label).inc()
     with _monitor.lock:
         _monitor.ui_events.append((now, label))
@@ -142,22 +150,28 @@ def record_ui_event(kind: str, username: str | None = None) -> None:
         _monitor.touch(now)
 
 
-def last_activity_at() -> datetime | None:
-    """Newest activity seen by this process or published by another one."""
+def _last_activity_ns() -> int | None:
+    """Newest activity seen by this process or published by another one (unix ns)."""
     with _monitor.lock:
         times = [t for t in (_monitor.last_activity, _monitor.shared_last) if t is not None]
-    return datetime.fromtimestamp(max(times), timezone.utc) if times else None
+    return max(times) if times else None
+
+
+def last_activity_at() -> datetime | None:
+    last = _last_activity_ns()
+    if last is None:
+        return None
+    seconds, rest = divmod(last, NS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, timezone.utc) + timedelta(microseconds=rest // 1000)
 
 
 def is_active() -> bool:
-    last = last_activity_at()
-    if last is None:
-        return False
-    return (utcnow() - last).total_seconds() < get_settings().idle_after_seconds
+    last = _last_activity_ns()
+    return last is not None and time.time_ns() - last < get_settings().idle_after_seconds * NS_PER_SECOND
 
 
 def active_user_count() -> int:
-    horizon = time.time() - get_settings().idle_after_seconds
+    horizon = time.time_ns() - get_settings().idle_after_seconds * NS_PER_SECOND
     with _monitor.lock:
         return sum(1 for seen in _monitor.users.values() if seen >= horizon)
 
@@ -166,12 +180,12 @@ def sync_shared() -> bool:
     """Publish this process's newest activity (throttled) and read the others'. Returns is_active()."""
     with _monitor.lock:
         local, published = _monitor.last_activity, _monitor.published
-    if local is not None and (published is None or local - published >= SHARED_PUBLISH_SECONDS):
+    if local is not None and (published is None or local - published >= SHARED_PUBLISH_SECONDS * NS_PER_SECOND):
         with write_session() as session:
             row = session.get(KeyValue, SHARED_KEY)
             stored = _shared_time(row)
             if stored is None or local > stored:
-                text = json.dumps({"at": local})
+                text = json.dumps({"at_ns": local})
                 if row is None:
                     session.add(KeyValue(key=SHARED_KEY, value=text))
                 else:
@@ -190,17 +204,18 @@ def sync_shared() -> bool:
     return is_active()
 
 
-def _shared_time(row: KeyValue | None) -> float | None:
+def _shared_time(row: KeyValue | None) -> int | None:
+    """The published newest activity (unix ns); None when missing or unreadable (then overwritten)."""
     if row is None:
         return None
     try:
-        value = json.loads(row.value).get("at")
+        value = json.loads(row.value).get("at_ns")
     except (ValueError, AttributeError):
         return None
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
+def _percentile(sorted_values: list[int], fraction: Fraction) -> int:
     index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
     return sorted_values[index]
 
@@ -208,32 +223,32 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 def snapshot() -> dict[str, Any]:
     """The monitor's state: mode, users, requests and latency per route template, UI events (last 5 min)."""
     settings = get_settings()
-    now = time.time()
+    now = time.time_ns()
     with _monitor.lock:
         _monitor.prune(now)
-        window_start = now - WINDOW_SECONDS
+        window_start = now - WINDOW_SECONDS * NS_PER_SECOND
         requests = [r for r in _monitor.requests if r[0] >= window_start]
         ui_events = [e for e in _monitor.ui_events if e[0] >= window_start]
-    by_route: dict[str, list[tuple[int, float]]] = {}
-    for _at, method, route, status, seconds in requests:
-        by_route.setdefault(f"{method} {route}", []).append((status, seconds))
+    by_route: dict[str, list[tuple[int, int]]] = {}
+    for _at, method, route, status, micros in requests:
+        by_route.setdefault(f"{method} {route}", []).append((status, micros))
     routes = {}
     for key, items in sorted(by_route.items()):
         latencies = sorted(s for _status, s in items)
         routes[key] = {
             "count": len(items),
             "errors": sum(1 for status, _s in items if status >= 500),
-            "p50_ms": round(_percentile(latencies, 0.5) * 1000, 2),
-            "p95_ms": round(_percentile(latencies, 0.95) * 1000, 2),
+            "p50_ms": round(_percentile(latencies, Fraction(1, 2)) / 1000, 2),
+            "p95_ms": round(_percentile(latencies, Fraction(95, 100)) / 1000, 2),
         }
-    last = last_activity_at()
+    last_ns = _last_activity_ns()
     active = is_active()
     return {
         "mode": "active" if active else "idle",
         "active": active,
         "idle_after_seconds": settings.idle_after_seconds,
-        "last_activity_at": iso(last),
-        "last_activity_age_seconds": int(now - last.timestamp()) if last else None,
+        "last_activity_at": iso(last_activity_at()),
+        "last_activity_age_seconds": (now - last_ns) // NS_PER_SECOND if last_ns is not None else None,
         "window_seconds": WINDOW_SECONDS,
         "requests_in_window": len(requests),
         "routes": routes,
