@@ -87,12 +87,6 @@ async def bootstrap() -> AsyncIterator[None]:
     forget_this_process()
 
 
-@asynccontextmanager
-async def forget_past_visitors() -> AsyncIterator[None]:
-    async with visitors.forgetting_past_visitors(app, settings.ui_state_keep_seconds):
-        yield
-
-
 async def push_to_browsers() -> None:
     market_snapshot.invalidate()  # new prices were just stored: no client may see the old version
     await push_prices(app)
@@ -122,7 +116,8 @@ app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)
 app.register_lifespan_task(mirror.mirror_lifespan)
 app.register_lifespan_task(auth_metrics.active_sessions_lifespan)
-app.register_lifespan_task(forget_past_visitors)
+# Reflex passes this rx.App as `app` (the task's parameter of that name).
+app.register_lifespan_task(visitors.forgetting_past_visitors, keep_seconds=settings.ui_state_keep_seconds)
 
 app.add_page(auth.landing, route="/", title="CNOP · Paper trading", on_load=LandingState.load)
 app.add_page(auth.login, route="/login", title="Log in · CNOP", on_load=AuthState.redirect_if_signed_in)

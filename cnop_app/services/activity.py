@@ -157,17 +157,23 @@ def _last_activity_ns() -> int | None:
     return max(times) if times else None
 
 
-def last_activity_at() -> datetime | None:
-    last = _last_activity_ns()
-    if last is None:
+def _as_datetime(ns: int | None) -> datetime | None:
+    if ns is None:
         return None
-    seconds, rest = divmod(last, NS_PER_SECOND)
+    seconds, rest = divmod(ns, NS_PER_SECOND)
     return datetime.fromtimestamp(seconds, timezone.utc) + timedelta(microseconds=rest // 1000)
 
 
+def last_activity_at() -> datetime | None:
+    return _as_datetime(_last_activity_ns())
+
+
 def is_active() -> bool:
-    last = _last_activity_ns()
-    return last is not None and time.time_ns() - last < get_settings().idle_after_seconds * NS_PER_SECOND
+    return _active(_last_activity_ns(), time.time_ns())
+
+
+def _active(last_ns: int | None, now_ns: int) -> bool:
+    return last_ns is not None and now_ns - last_ns < get_settings().idle_after_seconds * NS_PER_SECOND
 
 
 def active_user_count() -> int:
@@ -242,12 +248,12 @@ def snapshot() -> dict[str, Any]:
             "p95_ms": round(_percentile(latencies, Fraction(95, 100)) / 1000, 2),
         }
     last_ns = _last_activity_ns()
-    active = is_active()
+    active = _active(last_ns, now)
     return {
         "mode": "active" if active else "idle",
         "active": active,
         "idle_after_seconds": settings.idle_after_seconds,
-        "last_activity_at": iso(last_activity_at()),
+        "last_activity_at": iso(_as_datetime(last_ns)),
         "last_activity_age_seconds": (now - last_ns) // NS_PER_SECOND if last_ns is not None else None,
         "window_seconds": WINDOW_SECONDS,
         "requests_in_window": len(requests),
