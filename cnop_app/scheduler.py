@@ -9,20 +9,27 @@ Two jobs in every worker process:
   active/idle flips, pulls it forward when a refresh is due (an idle app that gets a visitor, a
   back-off retry, a dead leader), and fires the async post-refresh callbacks in every process when
   the shared market version moves (prices stored by whichever process refreshed).
+With Redis (several workers or instances), the refresher also announces each new market version on a
+Redis channel that every process listens to, so the others push at once instead of at their next
+watch tick (up to a second later); the watch stays the fallback when a message is lost.
 Blocking database and HTTP work runs in a thread (`asyncio.to_thread`), never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import redis
+import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from redis.exceptions import RedisError
 
 from cnop_app.config import get_settings
 from cnop_app.domain.timeutil import parse_iso, utcnow
@@ -42,6 +49,9 @@ WATCH_SECONDS = 1
 DUE_SLACK = timedelta(milliseconds=250)
 REFRESH_JOB = "price_refresh"
 WATCH_JOB = "market_watch"
+# Redis pub/sub channel carrying each new market version (the message is the version number).
+PRICES_CHANNEL = "cnop:market:version"
+SIGNAL_RETRY_SECONDS = 1.0
 
 _sync_callbacks: list[Callable[[], None]] = []
 _async_callbacks: list[Callable[[], Awaitable[None]]] = []
@@ -110,6 +120,24 @@ async def _run_async_callbacks() -> None:
             )
 
 
+_publishers: dict[str, redis.Redis] = {}
+
+
+def _announce(version: int) -> None:
+    """Tell every process of the deployment that prices moved (nothing without Redis). A message that
+    is lost only delays the other processes' pushes to their next watch tick."""
+    url = get_settings().shared_redis_url
+    if url is None:
+        return
+    try:
+        client = _publishers.get(url)
+        if client is None:
+            client = _publishers[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client.publish(PRICES_CHANNEL, str(version))
+    except RedisError:
+        _log.warning("new prices not announced on Redis", exc_info=True)
+
+
 def _refresh_under_lease(interval: int | None) -> RefreshResult | None:
     """Refresh if this process gets the lease and (unless forced: interval None) a refresh is due."""
     if not leases.try_acquire(LEASE_NAME, LEASE_TTL_SECONDS):
@@ -120,6 +148,7 @@ def _refresh_under_lease(interval: int | None) -> RefreshResult | None:
         result = market.refresh_prices()
         if result.stored_prices:
             _run_sync_callbacks()
+            _announce(result.version)
         return result
     finally:
         leases.release(LEASE_NAME)
@@ -145,6 +174,7 @@ class _PriceScheduler:
         self.seen_version: int | None = None
         self.refreshing = False
         self.inflight: asyncio.Future[RefreshResult | None] | None = None
+        self.listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.active = await asyncio.to_thread(activity.sync_shared)
@@ -160,9 +190,16 @@ class _PriceScheduler:
             self._watch_job, IntervalTrigger(seconds=WATCH_SECONDS), id=WATCH_JOB, misfire_grace_time=WATCH_SECONDS
         )
         self.scheduler.start()
+        url = get_settings().shared_redis_url
+        if url is not None:
+            self.listener = asyncio.create_task(self._listen(url), name="cnop-price-signal")
         _log.info("price scheduler started", extra={"interval_seconds": self.interval, "active": self.active})
 
     async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listener
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down via call_soon
@@ -190,8 +227,37 @@ class _PriceScheduler:
             return
         # A failed refresh is retried by the watcher at the back-off / breaker time (status "retry_at").
         if result.stored_prices:
-            self.seen_version = result.version
-            await _run_async_callbacks()
+            await self._prices_moved(result.version)
+
+    async def _prices_moved(self, version: int) -> None:
+        """Reload and run the async callbacks once per market version, whichever path saw it first (this
+        process's refresh, the Redis signal or the watch): the check and the update of `seen_version`
+        happen without an await between them."""
+        if version == self.seen_version:
+            return
+        self.seen_version = version
+        await asyncio.to_thread(market.reload_prices_if_changed)
+        await _run_async_callbacks()
+
+    async def _listen(self, url: str) -> None:
+        """Follow the Redis signal of new prices; reconnects after a second when Redis goes away."""
+        while True:
+            client = aioredis.Redis.from_url(url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(PRICES_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message["type"] != "message" or not message["data"].isdigit():
+                            continue
+                        version = int(message["data"])
+                        # An older version arriving late is no news (the watch covers a restored database).
+                        if self.seen_version is None or version > self.seen_version:
+                            await self._prices_moved(version)
+            except (RedisError, OSError):
+                _log.warning("price signal from Redis lost; listening again", exc_info=True)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(SIGNAL_RETRY_SECONDS)
 
     def _run_at(self, when: datetime) -> None:
         job = self.scheduler.get_job(REFRESH_JOB)
@@ -222,10 +288,8 @@ class _PriceScheduler:
         version = int(status.get("version") or 0)
         if self.seen_version is None:
             self.seen_version = version
-        elif version != self.seen_version:
-            self.seen_version = version
-            await asyncio.to_thread(market.reload_prices_if_changed)
-            await _run_async_callbacks()
+        else:
+            await self._prices_moved(version)
 
 
 @asynccontextmanager

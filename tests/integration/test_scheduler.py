@@ -185,6 +185,51 @@ def test_async_callbacks_fire_when_another_process_stores_prices(
     assert seen == [version]
 
 
+def test_other_processes_push_at_once_on_the_redis_signal(
+    cnop_env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, clean_activity: None
+) -> None:
+    """With Redis, a process that stored prices announces the version and every other process pushes
+    on that message: here the watch (the fallback) is an hour away, so only the signal can do it."""
+    monkeypatch.setenv("CNOP_MARKET_SOURCE", "simulated")
+    monkeypatch.setenv("CNOP_REFRESH_IDLE_SECONDS", "3600")
+    monkeypatch.setenv("CNOP_REDIS_URL", redis_url)
+    monkeypatch.setattr(scheduler, "WATCH_SECONDS", 3600)
+    reset_settings()
+    market.refresh_prices()  # fresh status: this scheduler will not refresh by itself
+    seen: list[int] = []
+    heard = asyncio.Event()
+
+    async def pushed() -> None:
+        seen.append(market.market_version())
+        heard.set()
+
+    scheduler.add_async_post_refresh_callback(pushed)
+    other = "from cnop_app import scheduler; print(scheduler.run_refresh_once().version)"
+
+    async def scenario() -> int:
+        async with scheduler.scheduler_lifespan():
+            await asyncio.sleep(0.5)  # the listener subscribes
+            refresher = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-c", other],
+                cwd=ROOT,
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert refresher.returncode == 0, refresher.stderr
+            await asyncio.wait_for(heard.wait(), timeout=10)
+            await asyncio.sleep(0.3)  # no second push for the same version
+            return int(refresher.stdout.split()[-1])
+
+    try:
+        version = asyncio.run(scenario())
+    finally:
+        scheduler.remove_async_post_refresh_callback(pushed)
+    assert seen == [version]
+
+
 WORKER = """
 import asyncio, os, sys, time
 from cnop_app import scheduler
