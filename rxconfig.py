@@ -1,5 +1,7 @@
 """Reflex configuration. CNOP's own settings live in cnop_app/config.py (CNOP_* variables)."""
 
+import os
+
 import reflex as rx
 
 from cnop_app.config import load_server_settings
@@ -10,6 +12,12 @@ _server = load_server_settings()
 # (prometheus-client's multiprocess mode). Set up here, in the process that starts the workers.
 if _server.shared_ui_state:
     prepare_multiprocess_metrics()
+    # Reflex's opportunistic lock: a worker that holds a tab's lock keeps the tab's state in memory for
+    # the lease and writes it back once, instead of a Redis read and write per event and per live push
+    # (half the CPU of a push). Another worker that needs the tab breaks the lease at once; after a
+    # crash it waits for the lock to expire. Reflex reads these two from the environment only.
+    os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true" if _server.ui_state_lease_seconds else "false")
+    os.environ.setdefault("REFLEX_OPLOCK_HOLD_TIME", f"{_server.ui_state_lease_seconds}s")
 
 config = rx.Config(
     app_name="cnop_app",
@@ -19,6 +27,7 @@ config = rx.Config(
     api_url=_server.public_url,
     deploy_url=_server.public_url,
     redis_url=_server.redis_url,
+    redis_lock_expiration=_server.redis_lock_ms,
     # Credentialed cross-origin calls only from the public URL's origin (Reflex's default reflects any).
     cors_allowed_origins=_server.cors_origins,
     # UI state holds session tokens: in Redis when several workers share it, else in this process's

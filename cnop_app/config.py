@@ -62,6 +62,21 @@ class ServerSettings(BaseSettings):
         ),
     )
 
+    ui_state_lease_seconds: int = Field(
+        30,
+        ge=0,
+        le=300,
+        description=(
+            "with Redis: how long a worker keeps a tab's UI state in memory between writes to Redis, holding "
+            "the tab's lock (Reflex's opportunistic lock); 0 reads and writes Redis on every event"
+        ),
+    )
+
+    @property
+    def redis_lock_ms(self) -> int:
+        """Reflex's lock on a tab's state in Redis (its default: 10 s) outlives the lease by a second."""
+        return max(10_000, (self.ui_state_lease_seconds + 1) * 1000)
+
     @property
     def shared_redis_url(self) -> str | None:
         """The Redis every worker and instance shares: CNOP_REDIS_URL, else REFLEX_REDIS_URL."""

@@ -18,7 +18,10 @@ import json
 from reflex_base.config import get_config
 from reflex.istate.manager import StateManager
 manager = StateManager.create()
-print(json.dumps({"mode": str(get_config().state_manager_mode.value), "manager": type(manager).__name__}))
+found = {"mode": str(get_config().state_manager_mode.value), "manager": type(manager).__name__}
+if hasattr(manager, "lock_expiration"):  # Redis: the opportunistic lock (lease) and the lock it must fit in
+    found.update(lease=manager._oplock_enabled, lease_ms=manager.oplock_hold_time_ms, lock_ms=manager.lock_expiration)
+print(json.dumps(found))
 """
 
 
@@ -49,3 +52,14 @@ def test_with_redis_every_worker_shares_it(tmp_path: Path, variable: str) -> Non
     result = _probe(tmp_path, **{variable: "redis://127.0.0.1:1/0"})
     assert result["mode"] == "redis"
     assert not (tmp_path / "states").exists()
+
+
+def test_with_redis_a_worker_leases_its_tabs_state(tmp_path: Path) -> None:
+    """A worker keeps the state of the tabs it serves in memory for CNOP_UI_STATE_LEASE_SECONDS (Reflex's
+    opportunistic lock), within a Redis lock that outlives the lease; 0 switches the lease off."""
+    redis = {"CNOP_REDIS_URL": "redis://127.0.0.1:1/0"}
+    default = _probe(tmp_path, **redis)
+    assert (default["lease"], default["lease_ms"], default["lock_ms"]) == (True, 30_000, 31_000)
+    short = _probe(tmp_path, **redis, CNOP_UI_STATE_LEASE_SECONDS="5")
+    assert (short["lease"], short["lease_ms"], short["lock_ms"]) == (True, 5_000, 10_000)
+    assert _probe(tmp_path, **redis, CNOP_UI_STATE_LEASE_SECONDS="0")["lease"] is False
