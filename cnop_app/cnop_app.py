@@ -11,7 +11,7 @@ import reflex as rx
 from cnop_app import http_security, scheduler
 from cnop_app.api import create_api
 from cnop_app.config import get_settings
-from cnop_app.observability.logging import configure_logging
+from cnop_app.observability.logging import configure_logging, get_logger
 from cnop_app.observability.middleware import add_request_observer
 from cnop_app.observability.multiprocess import forget_this_process
 from cnop_app.pages import (
@@ -55,6 +55,7 @@ from cnop_app.state.trade import TradeState
 
 settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
+_log = get_logger("app")
 
 app = rx.App(
     # The REST API mounts the Reflex app; the security headers wrap everything (pages included).
@@ -83,6 +84,8 @@ async def bootstrap() -> AsyncIterator[None]:
     # process: out of the collector's sight, a full collection no longer walks it (74 ms pauses in
     # the middle of a live push were measured before).
     gc.freeze()
+    # uvloop when installed (requirements.txt): says which loop the server gave this worker.
+    _log.info("worker ready", extra={"event_loop": type(asyncio.get_running_loop()).__module__})
     yield
     forget_this_process()
 
