@@ -227,16 +227,17 @@ class _PriceScheduler:
             return
         # A failed refresh is retried by the watcher at the back-off / breaker time (status "retry_at").
         if result.stored_prices:
-            await self._prices_moved(result.version)
+            await self._prices_moved(result.version, stored_here=True)
 
-    async def _prices_moved(self, version: int) -> None:
-        """Reload and run the async callbacks once per market version, whichever path saw it first (this
-        process's refresh, the Redis signal or the watch): the check and the update of `seen_version`
-        happen without an await between them."""
+    async def _prices_moved(self, version: int, stored_here: bool = False) -> None:
+        """Run the async callbacks once per market version, whichever path saw it first (this process's
+        refresh, the Redis signal or the watch): the check and the update of `seen_version` happen
+        without an await between them. Prices stored elsewhere are loaded into this process first."""
         if version == self.seen_version:
             return
         self.seen_version = version
-        await asyncio.to_thread(market.reload_prices_if_changed)
+        if not stored_here:
+            await asyncio.to_thread(market.reload_prices_if_changed)
         await _run_async_callbacks()
 
     async def _listen(self, url: str) -> None:
