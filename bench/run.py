@@ -15,6 +15,8 @@ Workloads (docs/performance.md has the method and the targets):
   bytes     bytes per client per refresh when 10 of 52 prices moved (local CoinGecko-format feed)
   fanout2   1,000 clients over 2 workers (PostgreSQL + Redis)
   refresh   price refresh cost for 250 coins (in-process, no target)
+  wsmem     RSS per open websocket of granian itself, serving a bare ASGI app (no target: the server's
+            share of the memory row)
 --quick: a smoke run (seconds per workload, a few clients): checks that the benches work, not speed.
 Every bench prints figures and never asserts speed; a workload that fails prints its error in the table.
 """
@@ -38,13 +40,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import browser, fanout, mirror, orders, reads, servers
+from bench import browser, fanout, mirror, orders, reads, servers, ws_memory
 from bench import profile as pyspy
 from bench.browser import Handshake
 from bench.common import ROOT, Row, descendants, listening_pids, make_users, table
 from bench.wrk import WrkResult
 
-WORKLOADS = ("orders", "reads", "browser", "mirror", "postgres", "fanout", "bytes", "fanout2", "refresh")
+WORKLOADS = ("orders", "reads", "browser", "mirror", "postgres", "fanout", "bytes", "fanout2", "refresh", "wsmem")
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,19 @@ class Runner:
                     row.passed = None if p is QUICK else False
                 self.rows.append(row)
 
+    def wsmem(self) -> None:
+        n = self.plan.levels[-1]
+        r = ws_memory.measure(n)
+        kept_mib = (r.after_kib - r.before_kib) / 1024
+        rss = f"RSS {r.before_kib // 1024} → {r.connected_kib // 1024} → {r.after_kib // 1024} MB"
+        self.rows.append(
+            Row(
+                "RSS per open websocket of the server alone (granian, bare ASGI app, no CNOP)",
+                f"{r.per_socket_kib:.0f} KB per websocket; +{kept_mib:.0f} MB after they closed",
+                notes=[f"{n} websockets: {rss} (before, connected, after they closed)"],
+            )
+        )
+
     def refresh(self) -> None:
         result = subprocess.run(
             [sys.executable, "bench/market_refresh.py", str(self.plan.refresh_runs), "--json"],
@@ -318,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             runner.step("fanout2", runner.fanout2)
         if "refresh" in selected:
             runner.step("refresh", runner.refresh)
+        if "wsmem" in selected:
+            runner.step("wsmem", runner.wsmem)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()

@@ -34,6 +34,7 @@ EXPECTED = [
     "bytes per client per refresh, 10 of 52 prices moved",
     "open `/market` clients over 2 workers",
     "price refresh, 250 coins",
+    "RSS per open websocket of the server alone",
 ]
 
 
