@@ -241,12 +241,17 @@ class _PriceScheduler:
         await _run_async_callbacks()
 
     async def _listen(self, url: str) -> None:
-        """Follow the Redis signal of new prices; reconnects after a second when Redis goes away."""
+        """Follow the Redis signal of new prices; reconnects every second while Redis is away (the watch
+        still notices new prices meanwhile), logging the loss once and the return."""
+        lost = False
         while True:
             client = aioredis.Redis.from_url(url)
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(PRICES_CHANNEL)
+                    if lost:
+                        _log.info("price signal from Redis back")
+                        lost = False
                     async for message in pubsub.listen():
                         if message["type"] != "message" or not message["data"].isdigit():
                             continue
@@ -254,8 +259,10 @@ class _PriceScheduler:
                         # An older version arriving late is no news (the watch covers a restored database).
                         if self.seen_version is None or version > self.seen_version:
                             await self._prices_moved(version)
-            except (RedisError, OSError):
-                _log.warning("price signal from Redis lost; listening again", exc_info=True)
+            except (RedisError, OSError) as exc:
+                if not lost:
+                    _log.warning("price signal from Redis lost; retrying every second", extra={"error": str(exc)})
+                    lost = True
             finally:
                 await client.aclose()
             await asyncio.sleep(SIGNAL_RETRY_SECONDS)

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import activity, leases, market
 from cnop_app.services.market import RefreshResult
 from tests.support.coingecko_server import FakeCoinGecko, Reply, fake_coingecko
+from tests.support.helpers import RedisServer
 
 __all__ = ["fake_coingecko"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,18 +186,27 @@ def test_async_callbacks_fire_when_another_process_stores_prices(
     assert seen == [version]
 
 
-def test_other_processes_push_at_once_on_the_redis_signal(
-    cnop_env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, clean_activity: None
-) -> None:
-    """With Redis, a process that stored prices announces the version and every other process pushes
-    on that message: here the watch (the fallback) is an hour away, so only the signal can do it."""
+def _follow_redis_signal(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    """This process's scheduler on Redis with its watch an hour away: only the Redis signal can make it
+    push."""
     monkeypatch.setenv("CNOP_MARKET_SOURCE", "simulated")
     monkeypatch.setenv("CNOP_REFRESH_IDLE_SECONDS", "3600")
     monkeypatch.setenv("CNOP_REDIS_URL", redis_url)
     monkeypatch.setattr(scheduler, "WATCH_SECONDS", 3600)
     reset_settings()
     market.refresh_prices()  # fresh status: this scheduler will not refresh by itself
-    seen: list[int] = []
+
+
+def _refresh_in_another_process() -> int:
+    code = "from cnop_app import scheduler; print(scheduler.run_refresh_once().version)"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+def _run_with_push_callback(seen: list[int], scenario: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run `scenario` with a push callback that records the market version it sees in `seen`."""
     heard = asyncio.Event()
 
     async def pushed() -> None:
@@ -204,29 +214,50 @@ def test_other_processes_push_at_once_on_the_redis_signal(
         heard.set()
 
     scheduler.add_async_post_refresh_callback(pushed)
-    other = "from cnop_app import scheduler; print(scheduler.run_refresh_once().version)"
-
-    async def scenario() -> int:
-        async with scheduler.scheduler_lifespan():
-            await asyncio.sleep(0.5)  # the listener subscribes
-            refresher = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-c", other],
-                cwd=ROOT,
-                env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert refresher.returncode == 0, refresher.stderr
-            await asyncio.wait_for(heard.wait(), timeout=10)
-            await asyncio.sleep(0.3)  # no second push for the same version
-            return int(refresher.stdout.split()[-1])
-
     try:
-        version = asyncio.run(scenario())
+        return asyncio.run(scenario(heard))
     finally:
         scheduler.remove_async_post_refresh_callback(pushed)
+
+
+def test_other_processes_push_at_once_on_the_redis_signal(
+    cnop_env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, clean_activity: None
+) -> None:
+    """With Redis, a process that stored prices announces the version and every other process pushes
+    on that message (it fails without the signal: the watch is an hour away)."""
+    _follow_redis_signal(monkeypatch, redis_url)
+    seen: list[int] = []
+
+    async def scenario(heard: asyncio.Event) -> int:
+        async with scheduler.scheduler_lifespan():
+            await asyncio.sleep(0.5)  # the listener subscribes
+            version = await asyncio.to_thread(_refresh_in_another_process)
+            await asyncio.wait_for(heard.wait(), timeout=10)
+            await asyncio.sleep(0.3)  # no second push for the same version
+            return version
+
+    version = _run_with_push_callback(seen, scenario)
+    assert seen == [version]
+
+
+def test_the_redis_signal_resumes_after_redis_restarts(
+    cnop_env: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, clean_activity: None
+) -> None:
+    _follow_redis_signal(monkeypatch, redis_server.url)
+    seen: list[int] = []
+
+    async def scenario(heard: asyncio.Event) -> int:
+        async with scheduler.scheduler_lifespan():
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(redis_server.stop)
+            await asyncio.sleep(1.5)  # the listener loses its connection and retries
+            await asyncio.to_thread(redis_server.start)
+            await asyncio.sleep(scheduler.SIGNAL_RETRY_SECONDS + 1.5)  # and subscribes again
+            version = await asyncio.to_thread(_refresh_in_another_process)
+            await asyncio.wait_for(heard.wait(), timeout=10)
+            return version
+
+    version = _run_with_push_callback(seen, scenario)
     assert seen == [version]
 
 
