@@ -258,7 +258,10 @@ class _PriceScheduler:
                         version = int(message["data"])
                         # An older version arriving late is no news (the watch covers a restored database).
                         if self.seen_version is None or version > self.seen_version:
-                            await self._prices_moved(version)
+                            try:
+                                await self._prices_moved(version)
+                            except Exception:  # e.g. the database briefly away: keep listening
+                                _log.exception("handling new prices from the Redis signal failed")
             except (RedisError, OSError) as exc:
                 if not lost:
                     _log.warning("price signal from Redis lost; retrying every second", extra={"error": str(exc)})

@@ -261,6 +261,35 @@ def test_the_redis_signal_resumes_after_redis_restarts(
     assert seen == [version]
 
 
+def test_a_failure_handling_one_signal_does_not_stop_the_listener(
+    cnop_env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, clean_activity: None
+) -> None:
+    _follow_redis_signal(monkeypatch, redis_url)
+    seen: list[int] = []
+    failures = [RuntimeError("database briefly away")]
+    reload = market.reload_prices_if_changed
+
+    def flaky_reload() -> bool:
+        if failures:
+            raise failures.pop()
+        return reload()
+
+    monkeypatch.setattr(scheduler.market, "reload_prices_if_changed", flaky_reload)
+
+    async def scenario(heard: asyncio.Event) -> int:
+        async with scheduler.scheduler_lifespan():
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(_refresh_in_another_process)  # its handling fails
+            await asyncio.sleep(1.0)
+            assert not failures and not heard.is_set()
+            version = await asyncio.to_thread(_refresh_in_another_process)
+            await asyncio.wait_for(heard.wait(), timeout=10)
+            return version
+
+    version = _run_with_push_callback(seen, scenario)
+    assert seen == [version]
+
+
 WORKER = """
 import asyncio, os, sys, time
 from cnop_app import scheduler
