@@ -205,8 +205,16 @@ def _refresh_in_another_process() -> int:
     return int(done.stdout.split()[-1])
 
 
-def _run_with_push_callback(seen: list[int], scenario: Callable[[asyncio.Event], Awaitable[int]]) -> int:
-    """Run `scenario` with a push callback that records the market version it sees in `seen`."""
+async def _refresh_elsewhere_and_hear(heard: asyncio.Event) -> int:
+    """Another process refreshes; wait until this one pushed. Returns the new market version."""
+    version = await asyncio.to_thread(_refresh_in_another_process)
+    await asyncio.wait_for(heard.wait(), timeout=10)
+    return version
+
+
+def _assert_pushed_once(scenario: Callable[[asyncio.Event], Awaitable[int]]) -> None:
+    """Run `scenario` with a push callback; exactly the market version it returns was pushed, once."""
+    seen: list[int] = []
     heard = asyncio.Event()
 
     async def pushed() -> None:
@@ -215,9 +223,10 @@ def _run_with_push_callback(seen: list[int], scenario: Callable[[asyncio.Event],
 
     scheduler.add_async_post_refresh_callback(pushed)
     try:
-        return asyncio.run(scenario(heard))
+        version = asyncio.run(scenario(heard))
     finally:
         scheduler.remove_async_post_refresh_callback(pushed)
+    assert seen == [version]
 
 
 def test_other_processes_push_at_once_on_the_redis_signal(
@@ -226,25 +235,21 @@ def test_other_processes_push_at_once_on_the_redis_signal(
     """With Redis, a process that stored prices announces the version and every other process pushes
     on that message (it fails without the signal: the watch is an hour away)."""
     _follow_redis_signal(monkeypatch, redis_url)
-    seen: list[int] = []
 
     async def scenario(heard: asyncio.Event) -> int:
         async with scheduler.scheduler_lifespan():
             await asyncio.sleep(0.5)  # the listener subscribes
-            version = await asyncio.to_thread(_refresh_in_another_process)
-            await asyncio.wait_for(heard.wait(), timeout=10)
+            version = await _refresh_elsewhere_and_hear(heard)
             await asyncio.sleep(0.3)  # no second push for the same version
             return version
 
-    version = _run_with_push_callback(seen, scenario)
-    assert seen == [version]
+    _assert_pushed_once(scenario)
 
 
 def test_the_redis_signal_resumes_after_redis_restarts(
     cnop_env: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, clean_activity: None
 ) -> None:
     _follow_redis_signal(monkeypatch, redis_server.url)
-    seen: list[int] = []
 
     async def scenario(heard: asyncio.Event) -> int:
         async with scheduler.scheduler_lifespan():
@@ -253,19 +258,15 @@ def test_the_redis_signal_resumes_after_redis_restarts(
             await asyncio.sleep(1.5)  # the listener loses its connection and retries
             await asyncio.to_thread(redis_server.start)
             await asyncio.sleep(scheduler.SIGNAL_RETRY_SECONDS + 1.5)  # and subscribes again
-            version = await asyncio.to_thread(_refresh_in_another_process)
-            await asyncio.wait_for(heard.wait(), timeout=10)
-            return version
+            return await _refresh_elsewhere_and_hear(heard)
 
-    version = _run_with_push_callback(seen, scenario)
-    assert seen == [version]
+    _assert_pushed_once(scenario)
 
 
 def test_a_failure_handling_one_signal_does_not_stop_the_listener(
     cnop_env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, clean_activity: None
 ) -> None:
     _follow_redis_signal(monkeypatch, redis_url)
-    seen: list[int] = []
     failures = [RuntimeError("database briefly away")]
     reload = market.reload_prices_if_changed
 
@@ -282,12 +283,9 @@ def test_a_failure_handling_one_signal_does_not_stop_the_listener(
             await asyncio.to_thread(_refresh_in_another_process)  # its handling fails
             await asyncio.sleep(1.0)
             assert not failures and not heard.is_set()
-            version = await asyncio.to_thread(_refresh_in_another_process)
-            await asyncio.wait_for(heard.wait(), timeout=10)
-            return version
+            return await _refresh_elsewhere_and_hear(heard)
 
-    version = _run_with_push_callback(seen, scenario)
-    assert seen == [version]
+    _assert_pushed_once(scenario)
 
 
 WORKER = """
