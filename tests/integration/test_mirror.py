@@ -22,7 +22,7 @@ from cnop_app.db import read_session, write_session
 from cnop_app.models import Asset, Lease, Outbox
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import accounts, auth, health, leases, market, mirror, outbox, trading
-from cnop_app.services.mirror import drainer
+from cnop_app.services.mirror import drainer, tools
 from cnop_app.services.mirror.cli import main as mirror_cli
 from cnop_app.services.mirror.process import DrainerProcess
 from tests.support.helpers import user_payload
@@ -343,6 +343,7 @@ def test_missing_table_backs_off_then_backfill_restores(mirror_env: MotoServer) 
 
 
 def test_backfill_turns_the_mirror_on_later(cnop_env: Path, moto_server: MotoServer, monkeypatch) -> None:  # noqa: F811
+    monkeypatch.setattr(tools, "RECHECK_PAUSE_SECONDS", 0)  # differences are expected below
     seed_asset()
     scripted_session("bf")  # mirror off: no outbox rows at all
     assert depth() == 0
@@ -486,3 +487,39 @@ def test_an_items_rows_are_coalesced_and_a_malformed_row_fails_alone(mirror_env:
     drain_all()
     assert client.get_item(TableName="t-users", Key=key, ConsistentRead=True)["Item"]["current_balance"]["N"] == "10"
     assert_identical()
+
+
+def test_verify_does_not_report_a_write_that_lands_while_it_reads(
+    any_db: str, mirror_env: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify reads SQL, then scans DynamoDB; a write committed and drained in between (a price refresh
+    every few seconds in a live deployment) is not a difference."""
+    seed_asset()
+    scripted_session("vr")
+    drain_all()
+    assert_identical()
+    scan = tools._scan
+    writes = iter(["2.00", "3.00"])
+
+    def scan_after_a_write(client: Any, kind: str) -> Iterator[dict[str, Any]]:
+        if kind == "users" and (amount := next(writes, None)) is not None:
+            accounts.deposit("vr_alice", amount)  # lands after the SQL read, before the scan
+            drain_all()
+        yield from scan(client, kind)
+
+    monkeypatch.setattr(tools, "_scan", scan_after_a_write)
+    monkeypatch.setattr(tools, "RECHECK_PAUSE_SECONDS", 0)
+    monkeypatch.setattr(tools, "RECHECK_ROUNDS", 0)
+    raced = mirror.verify()  # without the re-check, the race shows
+    assert raced.differences and all("vr_alice" in line for line in raced.differences)
+    monkeypatch.setattr(tools, "RECHECK_ROUNDS", 4)
+    assert mirror.verify().differences == []
+    # A real difference stays reported through every re-check.
+    mirror.get_client().update_item(
+        TableName="t-users",
+        Key={"Pk": {"S": "vr_bob"}, "Sk": {"S": "BALANCE"}},
+        UpdateExpression="SET current_balance = :v",
+        ExpressionAttributeValues={":v": {"N": "1"}},
+    )
+    result = mirror.verify()
+    assert len(result.differences) == 1 and "vr_bob" in result.differences[0]

@@ -104,34 +104,81 @@ def _show(key: tuple[str, ...], kind: str) -> str:
     return f"{table_name(kind)} " + " ".join(f"{n}={v}" for n, v in zip(names, key, strict=True))
 
 
-def verify() -> VerifyResult:
-    """Compare SQL and DynamoDB item by item (mirror_seq aside)."""
-    client = get_client(tool=True)
-    expected: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+# `verify` reads SQL, then scans DynamoDB: a write committed and drained in between looks like a
+# difference while it is not one (a live deployment refreshes prices every few seconds). Items that
+# differ are read again, SQL first and then the item itself, after a pause; only those that still
+# differ in every round are reported.
+RECHECK_ROUNDS = 4
+RECHECK_PAUSE_SECONDS = 1
+
+_Ident = tuple[str, tuple[str, ...]]
+
+
+def _sql_snapshot() -> tuple[dict[_Ident, dict[str, Any]], int]:
+    """Every mirrored SQL row as its DynamoDB item, and the outbox depth."""
+    expected: dict[_Ident, dict[str, Any]] = {}
     with read_session() as session:
         for kind, item in _sql_items(session):
             expected[(kind, table_key(kind, item))] = item
         depth = int(session.exec(select(func.count()).where(Outbox.processed_at.is_(None))).one())  # type: ignore[union-attr]
-    actual: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    return expected, depth
+
+
+def _get(client: Any, ident: _Ident) -> dict[str, Any] | None:
+    kind, key = ident
+    names = TABLES[kind].key_attrs
+    raw = client.get_item(
+        TableName=table_name(kind),
+        Key={name: {"S": value} for name, value in zip(names, key, strict=True)},
+        ConsistentRead=True,
+    ).get("Item")
+    if raw is None:
+        return None
+    item = {name: _deserializer.deserialize(value) for name, value in raw.items()}
+    item.pop(SEQ_ATTR, None)
+    return item
+
+
+def _differences(ident: _Ident, want: dict[str, Any] | None, got: dict[str, Any] | None) -> list[str]:
+    kind, key = ident
+    if got is None:
+        return [f"{_show(key, kind)}: missing in DynamoDB"]
+    if want is None:
+        return [f"{_show(key, kind)}: only in DynamoDB"]
+    found: list[str] = []
+    for name in sorted(set(want) | set(got)):
+        if name not in got:
+            found.append(f"{_show(key, kind)}: {name} sql={want[name]!r} dynamodb=<missing>")
+        elif name not in want:
+            found.append(f"{_show(key, kind)}: {name} sql=<missing> dynamodb={got[name]!r}")
+        elif want[name] != got[name] or isinstance(want[name], bool) != isinstance(got[name], bool):
+            found.append(f"{_show(key, kind)}: {name} sql={want[name]!r} dynamodb={got[name]!r}")
+    return found
+
+
+def verify() -> VerifyResult:
+    """Compare SQL and DynamoDB item by item (mirror_seq aside); differences must persist to count."""
+    client = get_client(tool=True)
+    expected, depth = _sql_snapshot()
+    actual: dict[_Ident, dict[str, Any]] = {}
     for kind in TABLES:
         for item in _scan(client, kind):
             item.pop(SEQ_ATTR, None)
             actual[(kind, table_key(kind, item))] = item
-    differences: list[str] = []
+    checked = len(set(expected) | set(actual))
+    differing = {}
     for ident in sorted(set(expected) | set(actual)):
-        kind, key = ident
-        want, got = expected.get(ident), actual.get(ident)
-        if got is None:
-            differences.append(f"{_show(key, kind)}: missing in DynamoDB")
-            continue
-        if want is None:
-            differences.append(f"{_show(key, kind)}: only in DynamoDB")
-            continue
-        for name in sorted(set(want) | set(got)):
-            if name not in got:
-                differences.append(f"{_show(key, kind)}: {name} sql={want[name]!r} dynamodb=<missing>")
-            elif name not in want:
-                differences.append(f"{_show(key, kind)}: {name} sql=<missing> dynamodb={got[name]!r}")
-            elif want[name] != got[name] or isinstance(want[name], bool) != isinstance(got[name], bool):
-                differences.append(f"{_show(key, kind)}: {name} sql={want[name]!r} dynamodb={got[name]!r}")
-    return VerifyResult(checked=len(set(expected) | set(actual)), differences=differences, outbox_depth=depth)
+        if found := _differences(ident, expected.get(ident), actual.get(ident)):
+            differing[ident] = found
+    for _ in range(RECHECK_ROUNDS):
+        if not differing:
+            break
+        time.sleep(RECHECK_PAUSE_SECONDS)
+        expected, depth = _sql_snapshot()
+        still = {}
+        for ident in differing:
+            if found := _differences(ident, expected.get(ident), _get(client, ident)):
+                still[ident] = found
+        differing = still
+    differences = [line for ident in sorted(differing) for line in differing[ident]]
+    return VerifyResult(checked=checked, differences=differences, outbox_depth=depth)
