@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+# Clock readings and durations in services/ are integer nanoseconds (`time.time_ns()`,
+# `time.monotonic_ns()`): exact, and no binary floats.
+NS_PER_SECOND = 1_000_000_000
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
-from cnop_app.domain.timeutil import iso, utcnow
+from cnop_app.domain.timeutil import NS_PER_SECOND, iso, utcnow
 from cnop_app.models import KeyValue
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.observability.middleware import add_request_observer
@@ -86,7 +86,6 @@ for _outcome in REFRESH_OUTCOMES:
 
 # Times are integer unix nanoseconds (`time.time_ns()`: exact, comparable across processes) and
 # request durations integer microseconds: no binary floats in services/.
-NS_PER_SECOND = 1_000_000_000
 
 
 class _Monitor:
@@ -117,14 +116,14 @@ class _Monitor:
 _monitor = _Monitor()
 
 
-def record_request(method: str, route: str, status: int, seconds: int | float) -> None:
-    """Request observer (registered with the HTTP middleware, which times requests in seconds with
-    `perf_counter`): one finished API request, its duration kept in whole microseconds."""
+def record_request(method: str, route: str, status: int, micros: int) -> None:
+    """Request observer (registered with the HTTP middleware): one finished API request and its
+    duration in whole microseconds."""
     if route in IGNORED_ROUTES:
         return
     now = time.time_ns()
     with _monitor.lock:
-        _monitor.requests.append((now, method, route, status, round(seconds * 1_000_000)))
+        _monitor.requests.append((now, method, route, status, micros))
         _monitor.touch(now)
 
 

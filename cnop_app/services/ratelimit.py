@@ -25,6 +25,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
@@ -35,6 +36,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from limits.util import WindowStats
 
 from cnop_app.config import Settings
+from cnop_app.domain.timeutil import NS_PER_SECOND
 from cnop_app.observability.logging import get_logger
 from cnop_app.observability.metrics import RATE_LIMITED
 
@@ -119,7 +121,7 @@ class RateLimiter:
             except (StorageError, TimeoutError) as exc:
                 self._warn(exc)
                 return None
-        decision = _decide(results, time.time())
+        decision = _decide(results, time.time_ns())
         if not decision.allowed:
             RATE_LIMITED.labels(group).inc()
         return decision
@@ -163,12 +165,13 @@ class _Hit:
     stats: WindowStats  # (when the next token comes back, tokens left)
 
 
-def _decide(hits: list[_Hit], now: float) -> Decision:
+def _decide(hits: list[_Hit], now_ns: int) -> Decision:
     # A refused bucket decides; otherwise the one with the fewest tokens left is what the client sees.
     refused = [hit for hit in hits if not hit.allowed]
     if refused:
         hit = max(refused, key=lambda h: h.stats.reset_time)
     else:
         hit = min(hits, key=lambda h: (h.stats.remaining, -h.stats.reset_time))
-    reset = max(1, math.ceil(hit.stats.reset_time - now))
+    # `limits` gives the reset as unix seconds (a float); Decimal(float) is that value exactly.
+    reset = max(1, math.ceil(Decimal(hit.stats.reset_time) - Decimal(now_ns) / NS_PER_SECOND))
     return Decision(allowed=not refused, limit=hit.item.amount, remaining=hit.stats.remaining, reset_seconds=reset)

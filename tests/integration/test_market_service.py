@@ -236,12 +236,12 @@ def test_activity_windows_and_idle_threshold(cnop_env: Path, monkeypatch: pytest
     reset_settings()
     activity.reset()
     assert not activity.is_active()
-    activity.record_request("GET", "/health", 200, 0.001)  # probes are not activity
-    activity.record_request("GET", "/metrics", 200, 0.001)
+    activity.record_request("GET", "/health", 200, 1000)  # probes are not activity
+    activity.record_request("GET", "/metrics", 200, 1000)
     assert not activity.is_active()
     for ms in (10, 20, 30, 400):
-        activity.record_request("GET", "/api/v1/inventory/assets/{asset_id}", 200, ms / 1000)
-    activity.record_request("POST", "/api/v1/orders", 500, 0.05)
+        activity.record_request("GET", "/api/v1/inventory/assets/{asset_id}", 200, ms * 1000)
+    activity.record_request("POST", "/api/v1/orders", 500, 50_000)
     activity.record_ui_event("page_view", "alice_01")
     activity.record_ui_event("order", "bob_0001")
     activity.record_ui_event("something-unbounded-123", None)

@@ -39,9 +39,9 @@ def mirror_env(cnop_env: Path, moto_server: MotoServer, monkeypatch: pytest.Monk
     monkeypatch.setenv("CNOP_DYNAMODB_ENDPOINT", moto_server.endpoint)
     monkeypatch.setenv("CNOP_DYNAMODB_TABLE_PREFIX", "t-")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setattr(drainer, "RETRY_BASE_SECONDS", 0.05)
-    monkeypatch.setattr(drainer, "RETRY_MAX_SECONDS", 0.5)
-    monkeypatch.setattr(drainer, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(drainer, "RETRY_BASE_MS", 50)
+    monkeypatch.setattr(drainer, "RETRY_MAX_MS", 500)
+    monkeypatch.setattr(drainer, "POLL_MS", 100)
     reset_settings()
     mirror.reset_client()
     assert sorted(mirror.create_tables()) == ["t-inventory", "t-orders", "t-users"]

@@ -69,7 +69,7 @@ def test_idle_rate_then_active_rate_after_requests(
             await asyncio.sleep(3.5)
             idle_count = len(refreshes)
             idle_interval = metric("cnop_market_refresh_interval_seconds")
-            activity.record_request("GET", "/api/v1/inventory/assets", 200, 0.01)  # a visitor
+            activity.record_request("GET", "/api/v1/inventory/assets", 200, 10_000)  # a visitor
             visit = time.monotonic()
             await asyncio.sleep(3.6)
             return idle_count, idle_interval, visit

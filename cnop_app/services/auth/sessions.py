@@ -6,6 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from functools import lru_cache
 
 import jwt
@@ -20,6 +21,7 @@ from cnop_app.domain.errors import (
     AuthenticationFailed,
     NotFound,
 )
+from cnop_app.domain.timeutil import NS_PER_SECOND
 from cnop_app.models import AuthSession, User
 from cnop_app.observability.logging import get_logger
 from cnop_app.observability.metrics import AUTH_EVENTS
@@ -80,13 +82,13 @@ def issue_token(session: Session, user: User, now: datetime, *, user_agent: str 
 
 
 @lru_cache(maxsize=4096)
-def _verified_claims(token: str, secret: str) -> tuple[object, object, float]:
+def _verified_claims(token: str, secret: str) -> tuple[object, object, Decimal]:
     """(jti, sub) of a token whose signature and claims verified. Memoised per (token, secret): the
     same bytes verify the same way, and a bot sends one token thousands of times. Only successes are
     kept, so `exp` is checked again by the caller; revocation and the user's state are read from the
     database on every request."""
     claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp", "iat", "jti"]})
-    return claims.get("jti"), claims.get("sub"), float(claims["exp"])
+    return claims.get("jti"), claims.get("sub"), Decimal(str(claims["exp"]))  # PyJWT checked it is a number
 
 
 def verify_token(token: object) -> tuple[str, str]:
@@ -96,7 +98,7 @@ def verify_token(token: object) -> tuple[str, str]:
         raise _rejected("invalid", "Not authenticated")
     try:
         jti, username, exp = _verified_claims(token, get_settings().jwt_secret)
-        if exp <= time.time():  # PyJWT's rule, for a token verified earlier
+        if exp * NS_PER_SECOND <= time.time_ns():  # PyJWT's rule, for a token verified earlier
             raise jwt.ExpiredSignatureError("Signature has expired")
     except jwt.ExpiredSignatureError as exc:
         raise _rejected("expired", "Token has expired") from exc

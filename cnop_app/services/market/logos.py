@@ -4,8 +4,8 @@ Pages make no third-party requests (a hot-linked logo tells the CDN every visito
 is a console error), so the logos are copied here: only from the feed's own host or CoinGecko's image
 hosts (never an address the feed names elsewhere), no redirects, at most `MAX_BYTES` each, and only
 PNG, JPEG, WebP or GIF whose first bytes match the announced type (never SVG, which can carry script).
-A refresh fetches at most `MAX_PER_RUN` logos within `RUN_BUDGET_SECONDS`; a failed URL is retried
-after `RETRY_AFTER`. Until an asset has a logo here, the UI shows its letter avatar.
+A refresh fetches at most `MAX_PER_RUN` logos within `RUN_BUDGET_NS` (10 s); a failed URL is retried
+after `RETRY_AFTER_NS` (an hour). Until an asset has a logo here, the UI shows its letter avatar.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
-from cnop_app.domain.timeutil import utcnow
+from cnop_app.domain.timeutil import NS_PER_SECOND, utcnow
 from cnop_app.models import Asset, AssetLogo
 from cnop_app.observability.logging import get_logger
 
@@ -29,10 +29,11 @@ _log = get_logger("market.logos")
 
 MAX_BYTES = 100_000
 MAX_PER_RUN = 25
-RUN_BUDGET_SECONDS = 10.0
-FETCH_TIMEOUT_SECONDS = 3.0
-RETRY_AFTER = 3600.0
-VERSIONS_TTL_SECONDS = 30.0
+FETCH_TIMEOUT_SECONDS = 3
+# Monotonic clock readings (`time.monotonic_ns()`) and these durations are integer nanoseconds.
+RUN_BUDGET_NS = 10 * NS_PER_SECOND
+RETRY_AFTER_NS = 3600 * NS_PER_SECOND
+VERSIONS_TTL_NS = 30 * NS_PER_SECOND
 COINGECKO_IMAGE_HOSTS = frozenset({"coin-images.coingecko.com", "assets.coingecko.com"})
 # Content type -> the file signature its bytes must start with (WebP: RIFF....WEBP, checked below).
 SIGNATURES = {
@@ -104,19 +105,19 @@ def fetch(client: httpx.Client, url: str) -> Logo:
 
 
 _failures_lock = threading.Lock()
-_failed_until: dict[str, float] = {}
+_failed_until: dict[str, int] = {}
 
 
-def _may_try(url: str, now: float) -> bool:
+def _may_try(url: str, now_ns: int) -> bool:
     with _failures_lock:
-        return _failed_until.get(url, 0.0) <= now
+        return _failed_until.get(url, 0) <= now_ns
 
 
-def _failed(url: str, now: float) -> None:
+def _failed(url: str, now_ns: int) -> None:
     with _failures_lock:
         if len(_failed_until) > 10_000:  # bounded whatever the feed sends
             _failed_until.clear()
-        _failed_until[url] = now + RETRY_AFTER
+        _failed_until[url] = now_ns + RETRY_AFTER_NS
 
 
 def forget_failures() -> None:
@@ -136,21 +137,21 @@ def refresh_logos() -> LogoRun:
             if url
         }
         have = dict(session.exec(select(AssetLogo.asset_id, AssetLogo.source_url)).all())
-    now = time.monotonic()
+    now = time.monotonic_ns()
     todo = [(asset_id, url) for asset_id, url in sorted(wanted.items()) if have.get(asset_id) != url]
     todo = [(asset_id, url) for asset_id, url in todo if _may_try(url, now)]
     fetched: dict[str, tuple[str, Logo]] = {}
     failed = 0
-    deadline = now + RUN_BUDGET_SECONDS
+    deadline = now + RUN_BUDGET_NS
     with httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
         for asset_id, url in todo[:MAX_PER_RUN]:
-            if time.monotonic() > deadline:
+            if time.monotonic_ns() > deadline:
                 break
             try:
                 fetched[asset_id] = (url, fetch(client, url))
             except (LogoRejected, httpx.HTTPError) as exc:
                 failed += 1
-                _failed(url, time.monotonic())
+                _failed(url, time.monotonic_ns())
                 _log.info("logo not cached", extra={"asset_id": asset_id, "reason": str(exc)[:200]})
     if fetched:
         _store(fetched)
@@ -178,16 +179,16 @@ def get_logo(asset_id: str) -> Logo | None:
 
 
 _versions_lock = threading.Lock()
-_versions: tuple[float, dict[str, str]] = (0.0, {})
+_versions: tuple[int, dict[str, str]] = (0, {})
 
 
 def versions() -> dict[str, str]:
-    """asset id -> a short hash of its cached logo (one small query every VERSIONS_TTL_SECONDS)."""
+    """asset id -> a short hash of its cached logo (one small query every VERSIONS_TTL_NS)."""
     global _versions
-    now = time.monotonic()
+    now = time.monotonic_ns()
     with _versions_lock:
         loaded_at, known = _versions
-        if loaded_at and now - loaded_at < VERSIONS_TTL_SECONDS:
+        if loaded_at and now - loaded_at < VERSIONS_TTL_NS:
             return known
     with read_session() as session:
         rows = session.exec(select(AssetLogo.asset_id, AssetLogo.sha256)).all()
@@ -200,7 +201,7 @@ def versions() -> dict[str, str]:
 def forget_versions() -> None:
     global _versions
     with _versions_lock:
-        _versions = (0.0, {})
+        _versions = (0, {})
 
 
 def version(asset_id: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from decimal import Decimal
 
 from cnop_app.services.mirror.client import create_tables, enabled
 from cnop_app.services.mirror.drainer import BATCH_SIZE, drain_batch
@@ -20,9 +21,10 @@ def _drain() -> int:
         if stats.done == 0:
             break
     print(f"drained {total} outbox row(s)")
-    depth, age, failing, last_error = backlog()
+    depth, age_ms, failing, last_error = backlog()
     if depth:
-        print(f"{depth} row(s) still waiting (oldest {age:.1f}s, {failing} failing); last error: {last_error}")
+        oldest = Decimal(age_ms // 100).scaleb(-1)  # seconds, one decimal
+        print(f"{depth} row(s) still waiting (oldest {oldest}s, {failing} failing); last error: {last_error}")
     return 0
 
 

@@ -28,6 +28,7 @@ from sqlmodel import delete, select
 
 from cnop_app.config import get_settings
 from cnop_app.db import read_session, write_session
+from cnop_app.domain.timeutil import NS_PER_SECOND
 from cnop_app.models import Outbox
 from cnop_app.services import leases, outbox
 from cnop_app.services.mirror.client import create_tables, enabled, forget_clients, get_client, is_local
@@ -50,19 +51,22 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "mirror_drainer"
 LEASE_TTL_SECONDS = 60
-POLL_SECONDS = 1.0
+# Durations in integer milliseconds (no binary floats in services/).
+POLL_MS = 1000
 # After a commit wakes the drainer, wait this long so a burst of writes drains as one batch.
-COALESCE_SECONDS = 0.05
+COALESCE_MS = 50
 # Under steady load, at most one pass this often (unless the last one was full): each pass costs a
 # write transaction and a few requests, and a longer gap coalesces more rows of the same item.
-PASS_SECONDS = 0.5
+PASS_MS = 500
 BATCH_SIZE = 2000
 # Batches of at most this many items are written item by item (conditional writes, one request each).
 ONE_BY_ONE_MAX = 2
-RETRY_BASE_SECONDS = 0.5
-RETRY_MAX_SECONDS = 300.0
+RETRY_BASE_MS = 500
+RETRY_MAX_MS = 300_000
+# A drainer that keeps failing retries at least this often.
+PASS_RETRY_MAX_MS = 30_000
 PRUNE_AFTER = timedelta(days=7)
-PRUNE_EVERY_SECONDS = 600.0
+PRUNE_EVERY_MS = 600_000
 
 
 @dataclass(frozen=True)
@@ -230,14 +234,14 @@ def _apply(client: Any, items: list[_Item]) -> bool:
 
 
 class _Status:
-    """In-process drainer state (times are time.monotonic() readings)."""
+    """In-process drainer state (times are time.monotonic_ns() readings)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.last_error: str | None = None
         self.unreachable = False
-        self.lease_until = 0.0
-        self.lease_next_check = 0.0
+        self.lease_until = 0
+        self.lease_next_check = 0
         self.holder: str | None = None  # the lease holder's id; None: this process's own
 
 
@@ -263,8 +267,8 @@ def reset_client() -> None:
     with _status.lock:
         _status.last_error = None
         _status.unreachable = False
-        _status.lease_until = 0.0
-        _status.lease_next_check = 0.0
+        _status.lease_until = 0
+        _status.lease_next_check = 0
 
 
 # Called after each pass with what `note_result` got and the rows per "result:table" (the drainer
@@ -286,27 +290,28 @@ def note_result(stats: DrainStats, error: str | None, counts: dict[str, int] | N
 
 def _hold_lease() -> bool:
     """Take or renew the drainer lease, touching the database only when renewal is due."""
-    now = time.monotonic()
+    now = time.monotonic_ns()
+    ttl = LEASE_TTL_SECONDS * NS_PER_SECOND
     with _status.lock:
-        if now < _status.lease_until - LEASE_TTL_SECONDS / 2:
+        if now < _status.lease_until - ttl // 2:
             return True
         if _status.lease_until <= now and now < _status.lease_next_check:
             return False  # another process holds it; look again later
     held = leases.try_acquire(LEASE_NAME, LEASE_TTL_SECONDS, _status.holder)
     with _status.lock:
         if held:
-            _status.lease_until = now + LEASE_TTL_SECONDS
+            _status.lease_until = now + ttl
         else:
-            _status.lease_until = 0.0
-            _status.lease_next_check = now + min(LEASE_TTL_SECONDS / 4, 15.0)
+            _status.lease_until = 0
+            _status.lease_next_check = now + min(ttl // 4, 15 * NS_PER_SECOND)
     return held
 
 
 def _release_lease() -> None:
     with _status.lock:
-        held = _status.lease_until > time.monotonic()
-        _status.lease_until = 0.0
-        _status.lease_next_check = 0.0
+        held = _status.lease_until > time.monotonic_ns()
+        _status.lease_until = 0
+        _status.lease_next_check = 0
     if held:
         try:
             leases.release(LEASE_NAME, _status.holder)
@@ -347,10 +352,14 @@ def _candidates(max_items: int, now: datetime) -> list[_Row]:
     return chosen
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential back-off with jitter for a row that failed `attempts` times."""
-    base = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(attempts - 1, 30))
-    return base * random.uniform(0.8, 1.2)
+def retry_delay_ms(attempts: int) -> int:
+    """Exponential back-off with ±20 % jitter, in milliseconds, for a row that failed `attempts` times."""
+    base = min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** min(attempts - 1, 30))
+    return base * random.randint(800, 1200) // 1000
+
+
+def _pass_backoff_ms(failures: int) -> int:
+    return min(PASS_RETRY_MAX_MS, RETRY_BASE_MS * 2 ** min(failures, 10))
 
 
 def record(done: list[int], failed: list[tuple[int, str | None, list[int]]]) -> None:
@@ -372,7 +381,7 @@ def record(done: list[int], failed: list[tuple[int, str | None, list[int]]]) -> 
                 .values(
                     attempts=attempts,
                     last_error=error,
-                    next_attempt_at=now + timedelta(seconds=retry_delay(attempts)),
+                    next_attempt_at=now + timedelta(milliseconds=retry_delay_ms(attempts)),
                 )
             )
 
@@ -475,45 +484,47 @@ class Drainer:
         self.thread.join(get_settings().shutdown_grace_seconds)
         _release_lease()
 
-    def _wait(self, seconds: float, wake_on_commit: bool) -> None:
+    def _wait(self, ms: int, wake_on_commit: bool) -> None:
+        # threading's timeouts take seconds.
         if not wake_on_commit:
             outbox.committed.clear()  # rows committed meanwhile are picked up by the next pass anyway
-            self.stop.wait(seconds)
+            self.stop.wait(ms / 1000)
             return
-        if outbox.committed.wait(seconds):
+        if outbox.committed.wait(ms / 1000):
             outbox.committed.clear()
-            self.stop.wait(COALESCE_SECONDS)
+            self.stop.wait(COALESCE_MS / 1000)
 
     def _run(self) -> None:
         failures = 0
         tables_ready = not is_local()
-        next_prune = time.monotonic() + 60.0
+        next_prune = time.monotonic_ns() + 60 * NS_PER_SECOND
         while not self.stop.is_set():
-            delay, wake = POLL_SECONDS, True
+            delay, wake = POLL_MS, True
             try:
                 if not tables_ready:
                     # A local server may start empty; on AWS the tables are made by `create-tables`.
                     create_tables()
                     tables_ready = True
-                started = time.monotonic()
+                started = time.monotonic_ns()
                 stats = drain_batch(BATCH_SIZE)
                 if stats.failed and not stats.done:
                     failures += 1
-                    delay, wake = min(30.0, RETRY_BASE_SECONDS * 2 ** min(failures, 10)), False
+                    delay, wake = _pass_backoff_ms(failures), False
                 else:
                     failures = 0
                     if stats.done + stats.failed >= BATCH_SIZE:
-                        delay = 0.0  # a backlog: keep going
+                        delay = 0  # a backlog: keep going
                     elif stats.done:
                         # Rows keep coming: let them gather instead of a pass (and a write lock) per commit.
-                        delay, wake = max(0.0, PASS_SECONDS - (time.monotonic() - started)), False
-                if time.monotonic() >= next_prune and _status.lease_until > time.monotonic():
-                    next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                        spent_ms = (time.monotonic_ns() - started) // 1_000_000
+                        delay, wake = max(0, PASS_MS - spent_ms), False
+                if time.monotonic_ns() >= next_prune and _status.lease_until > time.monotonic_ns():
+                    next_prune = time.monotonic_ns() + PRUNE_EVERY_MS * 1_000_000
                     prune()
             except Exception as exc:  # never let the drainer die: log, back off, try again
                 failures += 1
                 note_result(DrainStats(unreachable=isinstance(exc, BotoCoreError)), describe(exc))
                 log.warning("mirror: drainer pass failed: %s", describe(exc))
-                delay, wake = min(30.0, RETRY_BASE_SECONDS * 2 ** min(failures, 10)), False
+                delay, wake = _pass_backoff_ms(failures), False
             if delay:
                 self._wait(delay, wake)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import func
@@ -17,12 +18,12 @@ from cnop_app.services.mirror.client import enabled
 from cnop_app.services.mirror.drainer import reachability
 from cnop_app.services.mirror.metrics import OUTBOX_DEPTH, OUTBOX_OLDEST_AGE
 
-LAG_DEGRADED_SECONDS = 60.0
+LAG_DEGRADED_MS = 60_000
 
 
 class Backlog(NamedTuple):
     depth: int
-    oldest_age_seconds: float  # of the oldest undrained row
+    oldest_age_ms: int  # of the oldest undrained row
     failing: int  # undrained rows that failed at least once
     last_error: str | None  # newest error of an undrained row
 
@@ -43,38 +44,40 @@ def backlog() -> Backlog:
             .limit(1)
         ).first()
     oldest_at = parse_iso(oldest)
-    age = (datetime.now(timezone.utc) - oldest_at).total_seconds() if oldest_at is not None else 0.0
-    return Backlog(int(depth), max(0.0, age), int(failing), last_error)
+    age_ms = (datetime.now(timezone.utc) - oldest_at) // timedelta(milliseconds=1) if oldest_at is not None else 0
+    return Backlog(int(depth), max(0, age_ms), int(failing), last_error)
 
 
 def health_check() -> dict[str, Any]:
     if not enabled():
         return {"status": "ok", "enabled": False}
-    depth, age, failing, last_error = backlog()
+    depth, age_ms, failing, last_error = backlog()
     unreachable, drainer_error = reachability()
     last_error = last_error or drainer_error
-    lagging = age > LAG_DEGRADED_SECONDS
+    lagging = age_ms > LAG_DEGRADED_MS
     status = "degraded" if lagging or failing or unreachable else "ok"
     return {
         "status": status,
         "enabled": True,
         "outbox_depth": depth,
-        "oldest_undrained_age_seconds": round(age, 3),
+        # A JSON number of seconds with millisecond precision (JSON has no decimal type).
+        "oldest_undrained_age_seconds": age_ms / 1000,
         "failing_rows": failing,
         "dynamodb_reachable": not unreachable,
         "last_error": last_error,
     }
 
 
-def _gauge(index: int) -> float:
+def _gauge(read: Callable[[Backlog], int | Decimal]) -> int | Decimal:
+    """A backlog figure for Prometheus (which turns it into a float itself); NaN when unreadable."""
     if not enabled():
-        return 0.0
+        return 0
     try:
-        return backlog()[index]
+        return read(backlog())
     except Exception:  # a scrape must not fail because the database is busy
-        return math.nan
+        return Decimal("NaN")
 
 
-OUTBOX_DEPTH.set_function(lambda: _gauge(0))
-OUTBOX_OLDEST_AGE.set_function(lambda: _gauge(1))
+OUTBOX_DEPTH.set_function(lambda: _gauge(lambda b: b.depth))
+OUTBOX_OLDEST_AGE.set_function(lambda: _gauge(lambda b: Decimal(b.oldest_age_ms).scaleb(-3)))
 app_health.register_check("dynamodb_mirror", health_check)

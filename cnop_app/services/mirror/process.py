@@ -44,12 +44,12 @@ _CHILD_MAIN = "import sys; from cnop_app.services.mirror.process import main; ra
 WAKE_EVERY_SECONDS = 0.05
 RESTART_AFTER_SECONDS = 2.0
 _TUNABLES = (
-    "POLL_SECONDS",
-    "COALESCE_SECONDS",
-    "PASS_SECONDS",
+    "POLL_MS",
+    "COALESCE_MS",
+    "PASS_MS",
     "BATCH_SIZE",
-    "RETRY_BASE_SECONDS",
-    "RETRY_MAX_SECONDS",
+    "RETRY_BASE_MS",
+    "RETRY_MAX_MS",
     "LEASE_TTL_SECONDS",
 )
 _METRICS = {"mirrored": MIRRORED, "stale": STALE, "failed": FAILED}
@@ -134,7 +134,7 @@ class DrainerProcess:
 
     def _supervise(self) -> None:
         while not self.stop.is_set():
-            woken = outbox.committed.wait(drainer.POLL_SECONDS)
+            woken = outbox.committed.wait(drainer.POLL_MS / 1000)
             if self.stop.is_set():
                 return
             child = self.child

@@ -17,7 +17,7 @@ from cnop_app.db import read_session
 from cnop_app.models import Outbox
 from cnop_app.services import outbox
 from cnop_app.services.mirror.client import WORKERS, get_client
-from cnop_app.services.mirror.drainer import retry_delay
+from cnop_app.services.mirror.drainer import retry_delay_ms
 from cnop_app.services.mirror.layout import (
     ENTITY_MODEL,
     SEQ_ATTR,
@@ -65,7 +65,7 @@ def backfill() -> int:
             except (ClientError, BotoCoreError) as exc:
                 if attempt == 8 or error_code(exc) not in THROTTLING_CODES | {"InternalServerError"}:
                     return describe(exc)
-                time.sleep(retry_delay(attempt))
+                time.sleep(retry_delay_ms(attempt) / 1000)
         return "unreachable"
 
     written = 0
