@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -27,6 +26,7 @@ import psycopg
 from bench.common import NO_RATE_LIMIT, ROOT, VENV_BIN, free_port, group_pids, listening_pids, pgid_of, wait_for
 from tests.support.app_server import running_app
 from tests.support.coingecko_server import FakeCoinGecko, many_coins, recorded_coins
+from tests.support.helpers import RedisServer
 from tests.support.moto_server import MotoServer
 
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
@@ -169,18 +169,13 @@ def _stop_group(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
 @contextmanager
 def redis_server(work: Path) -> Iterator[tuple[str, int]]:
     """A throwaway redis-server (no persistence) on a free port: (url, port)."""
-    redis = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-    log = work / "redis.log"
     work.mkdir(parents=True, exist_ok=True)
-    command = [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = RedisServer(work)
+    server.start()
     try:
-        wait_for(lambda: listening_pids(port), 20, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0", port
+        yield server.url, server.port
     finally:
-        _stop_group(proc)
+        server.stop()
 
 
 @contextmanager

@@ -31,7 +31,14 @@ from cnop_app.db import dispose_engines, read_session
 from cnop_app.models import Lease, Order
 from tests.deploy.support import ENTRYPOINT, app_env, clean_env, nginx, process, run, wait_http, world_readable_dir
 from tests.support.coingecko_server import FakeCoinGecko
-from tests.support.helpers import PG_ADMIN_URL, STRONG_PASSWORD, free_port, fresh_postgres_database, user_payload
+from tests.support.helpers import (
+    PG_ADMIN_URL,
+    STRONG_PASSWORD,
+    RedisServer,
+    free_port,
+    fresh_postgres_database,
+    user_payload,
+)
 from tests.support.moto_server import MotoServer
 from tests.support.trading_fixtures import check_invariants
 
@@ -101,14 +108,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     public_url = f"http://127.0.0.1:{proxy_port}"
     with ExitStack() as stack:
         database_url = stack.enter_context(fresh_postgres_database())
-        redis_port = free_port()
-        stack.enter_context(
-            process(
-                ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                clean_env(),
-                work / "redis.log",
-            )
-        )
+        (work / "redis").mkdir()
+        redis = RedisServer(work / "redis")
+        redis.start()
+        stack.callback(redis.stop)
         feed = stack.enter_context(FakeCoinGecko())
         (work / "moto").mkdir()
         moto = MotoServer(work / "moto", record=False)
@@ -116,7 +119,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         stack.callback(moto.stop)
         common = {
             "CNOP_DATABASE_URL": database_url,
-            "CNOP_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "CNOP_REDIS_URL": redis.url,
             "CNOP_JWT_SECRET": SECRET,
             "CNOP_PUBLIC_URL": public_url,
             "CNOP_MARKET_SOURCE": "coingecko",
