@@ -36,7 +36,7 @@ from cnop_app.services import trading as trading_service
 from cnop_app.services.auth import metrics as auth_metrics
 from cnop_app.services.auth import throttle as login_throttle
 from cnop_app.services.market import logos as market_logos
-from cnop_app.state import visitors
+from cnop_app.state import visitors, wire
 from cnop_app.state.account import AccountState
 from cnop_app.state.admin_assets import AdminAssetsState
 from cnop_app.state.admin_audit import AdminAuditState
@@ -80,6 +80,8 @@ async def bootstrap() -> AsyncIterator[None]:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     await asyncio.to_thread(auth_service.bootstrap_admin)
     await asyncio.to_thread(market_service.ensure_catalogue)
+    if app.sio is not None:  # built with the ASGI app, before its lifespan
+        wire.install(app.sio)  # orjson for what the websockets send (the live push encodes per tab)
     # Everything loaded so far (the app, its pages and states, the libraries) lives as long as the
     # process: out of the collector's sight, a full collection no longer walks it (74 ms pauses in
     # the middle of a live push were measured before).
