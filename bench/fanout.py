@@ -115,6 +115,7 @@ class FanoutResult:
     client_cpu: float
     extensions: str
     notes: list[str] = field(default_factory=list)
+    slowest: list[float] = field(default_factory=list)  # per measured refresh: its last client's latency
 
     @property
     def per_client_kib(self) -> float:
@@ -134,7 +135,8 @@ class FanoutResult:
             f"{self.connected}/{self.clients} clients connected; {self.commits_in_hold} refreshes measured in a "
             f"{self.hold_seconds:.0f} s hold, "
             f"{len(self.latencies)} deliveries, {self.missed} missed; latency {self.latency_text()}, "
-            f"max {max(self.latencies, default=float('nan')) * 1000:,.0f} ms; per client per refresh "
+            f"max {max(self.latencies, default=float('nan')) * 1000:,.0f} ms; last client per refresh "
+            f"{', '.join(f'{s * 1000:,.0f}' for s in self.slowest) or 'n/a'} ms; per client per refresh "
             f"{_kb(statistics.median(self.bytes_text)) if self.bytes_text else 'n/a'} text, "
             f"{_kb(statistics.median(self.bytes_wire)) if self.bytes_wire else 'n/a'} on the wire ({deflate}); "
             f"server CPU per refresh {self.server_cpu_per_refresh:.2f} s; interval between refreshes {gaps}; "
@@ -257,6 +259,7 @@ def _analyse(
     ok = [c for c in clients if c["rows_at"] is not None]
     errors = sorted({c["error"] for c in clients if c["error"]})
     latencies: list[float] = []
+    slowest = [0.0] * len(commits)
     missed = 0
     bytes_text: list[int] = []
     bytes_wire: list[int] = []
@@ -268,6 +271,7 @@ def _analyse(
                 missed += 1
                 continue
             latencies.append(after[0][0] - start)
+            slowest[i] = max(slowest[i], after[0][0] - start)
             if i + 1 < len(commits):  # whole refresh cycles only
                 inside = [f for f in after if f[0] < commits[i + 1]]
                 before = [f[2] for f in frames if f[0] < start]
@@ -297,6 +301,7 @@ def _analyse(
         server_cpu=server_cpu,
         client_cpu=float(data["cpu_seconds"]),
         extensions=next((c["extensions"] for c in clients if c["extensions"]), ""),
+        slowest=slowest,
     )
 
 
