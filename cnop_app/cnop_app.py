@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,7 +46,7 @@ from cnop_app.state.admin_overview import AdminOverviewState
 from cnop_app.state.admin_users import AdminUsersState, AdminUserState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.dashboard import DashboardState
-from cnop_app.state.live import push_prices, register_live_state
+from cnop_app.state.live import collector_paused, push_prices, register_live_state
 from cnop_app.state.market import AssetState, LandingState, MarketState
 from cnop_app.state.market import snapshot as market_snapshot
 from cnop_app.state.orders import OrdersState
@@ -96,8 +97,20 @@ async def push_to_browsers() -> None:
     market_snapshot.invalidate()  # new prices were just stored: no client may see the old version
     # The shared table of the new version (~15 ms for 52 coins) is built in a thread, not on the loop
     # that serves every websocket of this worker; the push then finds it ready.
-    await asyncio.to_thread(market_snapshot.current)
-    await push_prices(app)
+    started = time.perf_counter()
+    with collector_paused():  # from the new table to the last tab (see `collector_paused`)
+        await asyncio.to_thread(market_snapshot.current)
+        built = time.perf_counter()
+        clients = await push_prices(app)
+    done = time.perf_counter()
+    _log.info(
+        "prices pushed",
+        extra={
+            "clients": clients,
+            "table_ms": round((built - started) * 1000, 1),
+            "push_ms": round((done - built) * 1000, 1),
+        },
+    )
 
 
 add_request_observer(activity.record_request)
