@@ -75,6 +75,16 @@ def drain_all() -> None:
     wait_for(drained, "the outbox to drain")
 
 
+def drift_balance(table: str, username: str) -> None:
+    """Change a mirrored balance in DynamoDB behind SQL's back: a real difference for `verify`."""
+    mirror.get_client().update_item(
+        TableName=table,
+        Key={"Pk": {"S": username}, "Sk": {"S": "BALANCE"}},
+        UpdateExpression="SET current_balance = :v",
+        ExpressionAttributeValues={":v": {"N": "1"}},
+    )
+
+
 def assert_identical() -> mirror.VerifyResult:
     result = mirror.verify()
     assert result.differences == []
@@ -365,12 +375,7 @@ def test_backfill_turns_the_mirror_on_later(cnop_env: Path, moto_server: MotoSer
     assert_identical()
 
     # verify notices a drifted item.
-    mirror.get_client().update_item(
-        TableName="cnop-users",
-        Key={"Pk": {"S": "bf_bob"}, "Sk": {"S": "BALANCE"}},
-        UpdateExpression="SET current_balance = :v",
-        ExpressionAttributeValues={":v": {"N": "1"}},
-    )
+    drift_balance("cnop-users", "bf_bob")
     result = mirror.verify()
     assert len(result.differences) == 1 and "current_balance" in result.differences[0]
     assert mirror_cli(["verify"]) == 1
@@ -515,11 +520,6 @@ def test_verify_does_not_report_a_write_that_lands_while_it_reads(
     monkeypatch.setattr(tools, "RECHECK_ROUNDS", 4)
     assert mirror.verify().differences == []
     # A real difference stays reported through every re-check.
-    mirror.get_client().update_item(
-        TableName="t-users",
-        Key={"Pk": {"S": "vr_bob"}, "Sk": {"S": "BALANCE"}},
-        UpdateExpression="SET current_balance = :v",
-        ExpressionAttributeValues={":v": {"N": "1"}},
-    )
+    drift_balance("t-users", "vr_bob")
     result = mirror.verify()
     assert len(result.differences) == 1 and "vr_bob" in result.differences[0]
