@@ -90,6 +90,9 @@ class SecurityMiddleware:
         self.settings = settings or get_settings()
         self.headers = security_headers(self.settings)
         self.docs_headers = security_headers(self.settings, docs=True)
+        # The built JavaScript and CSS under /assets/ have a content hash in their names: browsers may
+        # keep them for good, as behind deploy/nginx, instead of revalidating every module on each visit.
+        self.immutable = [*self.headers, (b"cache-control", b"public, max-age=31536000, immutable")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -102,13 +105,19 @@ class SecurityMiddleware:
         ip = client_ip(peer[0] if peer else None, forwarded, self.settings.trusted_networks)
         client_token = audit.bind_client(ip, user_agent)
         request_token = request_id_var.set(uuid.uuid4().hex) if scope["type"] == "websocket" else None
-        extra = self.docs_headers if scope.get("path") in DOCS_PATHS else self.headers
+        path = scope.get("path", "")
+        extra = self.docs_headers if path in DOCS_PATHS else self.headers
+        hashed = path.startswith("/assets/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.extend((name, value) for name, value in extra if name not in present)
+                # Not a 404: during a rolling deploy an old instance may not have a new file yet.
+                found = hashed and message["status"] in (200, 304)
+                headers.extend(
+                    (name, value) for name, value in (self.immutable if found else extra) if name not in present
+                )
                 message["headers"] = headers
             await send(message)
 

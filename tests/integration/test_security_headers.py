@@ -5,10 +5,14 @@ ASGI wrapper (`http_security.wrap`, Reflex's api_transformer) around the REST AP
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from cnop_app import http_security
 from cnop_app.api import create_api
@@ -94,3 +98,25 @@ def test_the_audit_rows_of_a_request_name_its_client(app: TestClient) -> None:
     assert row.request_id == "req-audit-1"
     # X-Forwarded-For from a peer that is not a trusted proxy is ignored (the one client-IP rule).
     assert row.ip != "203.0.113.9"
+
+
+def test_hashed_frontend_files_are_cached_for_good_and_nothing_else(any_db: str, tmp_path: Path) -> None:
+    """Built JavaScript and CSS (/assets/, content-hashed names) may stay in the browser's cache; pages,
+    API answers and a file that is not there (yet: a rolling deploy) are not cached that way."""
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "market-CxT3r9aB.js").write_text("export const x = 1;\n")
+    (tmp_path / "market.html").write_text("<html></html>\n")
+    frontend = Starlette(routes=[Mount("/", app=StaticFiles(directory=tmp_path, html=True))])
+    with TestClient(http_security.wrap(frontend)) as client:
+        built = client.get("/assets/market-CxT3r9aB.js")
+        assert built.status_code == 200
+        assert built.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert built.headers["x-content-type-options"] == "nosniff"  # the security headers as well
+        again = client.get("/assets/market-CxT3r9aB.js", headers={"if-none-match": built.headers["etag"]})
+        assert again.status_code == 304 and again.headers["cache-control"].endswith("immutable")
+        missing = client.get("/assets/market-NewHash1.js")
+        assert missing.status_code == 404 and "cache-control" not in missing.headers
+        page = client.get("/market.html")
+        assert page.status_code == 200 and "cache-control" not in page.headers
+    with TestClient(http_security.wrap(create_api())) as api:
+        assert "cache-control" not in api.get("/api/v1/inventory/assets?limit=1").headers
