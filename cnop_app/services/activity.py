@@ -84,11 +84,10 @@ for _outcome in REFRESH_OUTCOMES:
     REFRESH_RUNS.labels(_outcome)
 
 
-# Times are integer unix nanoseconds (`time.time_ns()`: exact, comparable across processes) and
-# request durations integer microseconds: no binary floats in services/.
-
-
 class _Monitor:
+    """Times are integer unix nanoseconds (`time.time_ns()`: exact, comparable across processes) and
+    request durations integer microseconds: no binary floats in services/."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         # (at ns, method, route template, status, duration µs)

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import reflex as rx
-from reflex.app import EventNamespace
 from reflex.istate.manager.redis import StateManagerRedis
 from reflex.state import StateUpdate
 from reflex_base.event import Event, EventSpec
@@ -80,9 +79,9 @@ def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a push runs; it runs after, if due.
 
     The tabs' states are made after start-up's `gc.freeze()`, so a full collection walks every one of
-    them: measured 50-115 ms with 200-500 tabs, and the first push after many tabs connected is where
+    them: measured 50-130 ms with 200-500 tabs, and the first push after many tabs connected is where
     it fell due (that push took 128-164 ms instead of 48-80 ms). Collections of the younger
-    generations cost 2-10 ms each, several per push. A push only makes short-lived objects, freed by
+    generations cost 2-25 ms each, several per push. A push only makes short-lived objects, freed by
     their reference counts; nothing needs the collector until it ends."""
     global _pushes_running, _collector_was_enabled
     if _pushes_running == 0:
@@ -98,15 +97,11 @@ def collector_paused() -> Iterator[None]:
 
 
 async def push_prices(app: rx.App) -> int:
-    """Returns how many clients were updated."""
+    """Returns how many clients were updated. Run it under `collector_paused()`, with the new table's
+    build (the app's `push_to_browsers` does)."""
     namespace = app.event_namespace
     if namespace is None or not _live_states:
         return 0
-    with collector_paused():
-        return await _push_all(app, namespace)
-
-
-async def _push_all(app: rx.App, namespace: EventNamespace) -> int:
     tokens = list(namespace.token_to_sid.keys())
     pending = iter(tokens)
     failed: list[BaseException] = []

@@ -166,7 +166,7 @@ def verify() -> VerifyResult:
             item.pop(SEQ_ATTR, None)
             actual[(kind, table_key(kind, item))] = item
     checked = len(set(expected) | set(actual))
-    differing = {}
+    differing: dict[_Ident, list[str]] = {}
     for ident in sorted(set(expected) | set(actual)):
         if found := _differences(ident, expected.get(ident), actual.get(ident)):
             differing[ident] = found
@@ -175,7 +175,7 @@ def verify() -> VerifyResult:
             break
         time.sleep(RECHECK_PAUSE_SECONDS)
         expected, depth = _sql_snapshot()
-        still = {}
+        still: dict[_Ident, list[str]] = {}
         for ident in differing:
             if found := _differences(ident, expected.get(ident), _get(client, ident)):
                 still[ident] = found
