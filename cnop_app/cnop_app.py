@@ -22,6 +22,7 @@ from cnop_app.pages import (
     admin_orders,
     admin_overview,
     admin_users,
+    asset,
     auth,
     dashboard,
     market,
@@ -146,7 +147,7 @@ app.add_page(auth.register, route="/register", title="Sign up · CNOP", on_load=
 app.add_page(account.account, route="/account", title="Account · CNOP", on_load=AccountState.load)
 app.add_page(profile.profile, route="/profile", title="Profile · CNOP", on_load=ProfileState.load)
 app.add_page(market.market, route="/market", title="Market · CNOP", on_load=MarketState.load)
-app.add_page(market.asset, route="/market/[asset_id]", title="Asset · CNOP", on_load=AssetState.load)
+app.add_page(asset.asset, route="/market/[asset_id]", title="Asset · CNOP", on_load=AssetState.load)
 app.add_page(dashboard.dashboard, route="/dashboard", title="Dashboard · CNOP", on_load=DashboardState.load)
 app.add_page(trade.trade, route="/trade", title="Trade · CNOP", on_load=TradeState.load)
 app.add_page(portfolio_page.portfolio, route="/portfolio", title="Portfolio · CNOP", on_load=PortfolioState.load)

@@ -10,7 +10,7 @@ import reflex as rx
 from reflex_base.utils.exceptions import VarAttributeError
 
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
-from cnop_app.pages import account, auth, dashboard, market, orders, portfolio, profile, trade
+from cnop_app.pages import account, asset, auth, dashboard, market, orders, portfolio, profile, trade
 from cnop_app.services import trading as trading_service
 from cnop_app.state.market import AssetState, MarketState
 from cnop_app.state.portfolio import PortfolioState
@@ -24,7 +24,7 @@ PAGES: list[Callable[[], rx.Component]] = [
     account.account,
     profile.profile,
     market.market,
-    market.asset,
+    asset.asset,
     dashboard.dashboard,
     trade.trade,
     portfolio.portfolio,
@@ -36,6 +36,16 @@ PAGES: list[Callable[[], rx.Component]] = [
 def test_every_page_builds(page: Callable[[], rx.Component]) -> None:
     # Building type-checks every row key a page reads against its TypedDict.
     assert str(page())
+
+
+def test_a_market_row_is_plain_elements_styled_by_classes() -> None:
+    # /market renders every row at once (100 coins): a style prop per element (an Emotion wrapper each),
+    # icon components and tooltip roots per row took most of its first-rows budget (bench/browser.py).
+    row = str(rx.foreach(MarketState.rows, market._row))
+    assert "Lucide" not in row and "Tooltip" not in row
+    assert row.count("css:") == 1, row  # the asset link's hover colour only
+    # The chart library loads with the asset page's module alone: Reflex bundles a page module's parts.
+    assert not hasattr(market, "area_chart")
 
 
 def test_a_key_a_row_does_not_declare_fails_at_build_time() -> None:
