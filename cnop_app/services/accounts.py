@@ -14,7 +14,7 @@ from datetime import datetime, time, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func
+from sqlalchemy import Connection, bindparam, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -154,7 +154,9 @@ _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 _accounts = Account.__table__  # type: ignore[attr-defined]
 _TODAY_MOVES = sa_select(_ledger.c.entry_type, _ledger.c.amount).where(
     _ledger.c.username == bindparam("username"),
-    _ledger.c.entry_type.in_([LedgerType.DEPOSIT.value, LedgerType.WITHDRAW.value]),
+    # Two equalities, not IN: an IN list is an "expanding" parameter that SQLAlchemy re-renders into
+    # the SQL on every execution; this statement compiles once (the balance read runs per request).
+    or_(_ledger.c.entry_type == LedgerType.DEPOSIT.value, _ledger.c.entry_type == LedgerType.WITHDRAW.value),
     _ledger.c.created_at >= bindparam("since"),
 )
 _BALANCE = sa_select(_accounts.c.cash, _accounts.c.held, _accounts.c.updated_at).where(
