@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from cnop_app.api.deps import client_ip, current_principal
 from cnop_app.api.schemas.auth import PasswordChangedOut, ProfileOut, SessionOut, SessionsOut, TokenOut, UserMessageOut
-from cnop_app.api.schemas.common import MessageOut, errors
+from cnop_app.api.schemas.common import DateText, MessageOut, errors
 from cnop_app.services import auth
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -23,7 +21,7 @@ class RegisterBody(BaseModel):
     first_name: StrictStr
     last_name: StrictStr
     phone: StrictStr | None = None
-    date_of_birth: date | None = None
+    date_of_birth: DateText | None = None
     marketing_emails_consent: StrictBool = False
 
 
@@ -39,7 +37,7 @@ class ProfileUpdateBody(BaseModel):
     first_name: StrictStr = Field(default=None)
     last_name: StrictStr = Field(default=None)
     phone: StrictStr | None = None
-    date_of_birth: date | None = None
+    date_of_birth: DateText | None = None
     marketing_emails_consent: StrictBool = Field(default=None)
 
 

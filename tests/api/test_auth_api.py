@@ -53,6 +53,10 @@ def test_register_login_profile_logout_over_http(client: TestClient) -> None:
         ({"username": 123456789}, "username"),
         ({"marketing_emails_consent": "yes"}, "marketing_emails_consent"),
         ({"date_of_birth": "not-a-date"}, "date_of_birth"),
+        # JSON has no date type: a date is YYYY-MM-DD text, not a number (or numeric text) read as a Unix time.
+        ({"date_of_birth": 0}, "date_of_birth"),
+        ({"date_of_birth": 946684800}, "date_of_birth"),
+        ({"date_of_birth": "946684800"}, "date_of_birth"),
     ],
 )
 def test_register_validation_errors_are_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
@@ -60,6 +64,21 @@ def test_register_validation_errors_are_422_naming_the_field(client: TestClient,
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert any(item["field"] == field for item in detail), detail
+
+
+@pytest.mark.parametrize("value", [0, 946684800, "946684800", 1.5, True])
+def test_a_profile_date_of_birth_that_is_not_date_text_is_422_and_changes_nothing(
+    client: TestClient, value: object
+) -> None:
+    client.post("/api/v1/auth/register", json={**user_payload("erin_0001"), "date_of_birth": "1990-05-17"})
+    token = client.post("/api/v1/auth/login", json={"username": "erin_0001", "password": STRONG_PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    response = client.put("/api/v1/auth/profile", headers=headers, json={"date_of_birth": value})
+    assert response.status_code == 422, response.text
+    assert any(item["field"] == "date_of_birth" for item in response.json()["detail"])
+    assert client.get("/api/v1/auth/profile", headers=headers).json()["date_of_birth"] == "1990-05-17"
+    ok = client.put("/api/v1/auth/profile", headers=headers, json={"date_of_birth": "1991-02-03"})
+    assert ok.status_code == 200 and ok.json()["user"]["date_of_birth"] == "1991-02-03"
 
 
 def test_missing_fields_malformed_json_and_huge_bodies(client: TestClient) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 from cnop_app.domain.money import decimal_str, money_str
 from cnop_app.services.validation import ASSET_ID_RE
@@ -44,6 +45,20 @@ Day = Annotated[
     PlainSerializer(_isoformat, return_type=str),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
+
+
+def _date_text(value: object) -> object:
+    # JSON has no date type: a date comes as YYYY-MM-DD text. Pydantic's lax `date` would also read a
+    # number, or numeric text, as a Unix time, against the documented schema.
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError("must be a date (YYYY-MM-DD)")
+
+
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A date in a request body: YYYY-MM-DD text only (read by pydantic as a date; the schema says so).
+DateText = Annotated[date, BeforeValidator(_date_text), WithJsonSchema({"type": "string", "format": "date"})]
+
 # Asset figures (prices, caps, supplies, changes): JSON numbers.
 JsonNumber = Annotated[Decimal, PlainSerializer(json_number), WithJsonSchema({"type": "number"})]
 
