@@ -1,4 +1,4 @@
-"""Number figures shared by every page: a change shown with its direction."""
+"""Figures and controls shared by pages: a change shown with its direction, line icons, the watchlist star."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ STAR = (
 )
 
 
-def line_icon(path: Any, size: int, class_name: str = "") -> rx.Component:
+def line_icon(path: Any, size: int) -> rx.Component:
     """A Lucide-style line icon drawn from its path data (decorative: hidden from screen readers)."""
     return rx.el.svg(
         rx.el.svg.path(d=path),
         width=str(size),
         height=str(size),
         view_box="0 0 24 24",
-        class_name=f"line-icon {class_name}".strip(),
+        class_name="line-icon",
         aria_hidden="true",
     )
 
@@ -40,4 +40,20 @@ def signed(text: Any, direction: Any, **props: Any) -> rx.Component:
         rx.el.span(text),
         class_name="signed dir-" + direction,
         **props,
+    )
+
+
+def star_button(starred: Any, on_click: Any, asset_id: Any) -> rx.Component:
+    """The watchlist star (12 px, as Radix sizes an icon in a size-1 button): filled when starred, by its
+    aria-pressed (assets/cnop.css)."""
+    return rx.icon_button(
+        line_icon(STAR, 12),
+        variant="ghost",
+        size="1",
+        color_scheme=rx.cond(starred, "amber", "gray"),
+        on_click=on_click,
+        aria_label=rx.cond(starred, "Remove from watchlist", "Add to watchlist"),
+        aria_pressed=rx.cond(starred, "true", "false"),
+        class_name="watch-star",
+        id="star-" + asset_id,
     )

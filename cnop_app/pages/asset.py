@@ -11,9 +11,8 @@ from typing import Any
 import reflex as rx
 
 from cnop_app.components.charts import area_chart, range_switcher
-from cnop_app.components.figures import signed
+from cnop_app.components.figures import signed, star_button
 from cnop_app.components.layout import TABULAR, page
-from cnop_app.pages.market import star_button
 from cnop_app.state.market import AssetState
 
 

@@ -6,34 +6,17 @@ from typing import Any
 
 import reflex as rx
 
-from cnop_app.components.figures import STAR, line_icon, signed
+from cnop_app.components.figures import signed, star_button
 from cnop_app.components.layout import page
 from cnop_app.state.market import SPARK_SCALE, MarketState
 from cnop_app.state.rows import CHANGE7D, CHANGE24, COMPACT, DIR7D, DIR24, EXACT
 
 # On a phone the table shows the star, the asset, its price and the 24h change; the rest appears on
-# wider screens (and the table still scrolls sideways inside its box if it must).
-FROM_TABLET = rx.breakpoints(initial="none", sm="table-cell")
-FROM_DESKTOP = rx.breakpoints(initial="none", md="table-cell")
+# wider screens (and the table still scrolls sideways inside its box if it must): the classes
+# `from-tablet` and `from-desktop` of assets/cnop.css, on header and row cells alike.
 
 
-def star_button(starred: Any, on_click: Any, asset_id: Any) -> rx.Component:
-    """The watchlist star (12 px, as Radix sizes an icon in a size-1 button): filled when starred, by its
-    aria-pressed (assets/cnop.css)."""
-    return rx.icon_button(
-        line_icon(STAR, 12),
-        variant="ghost",
-        size="1",
-        color_scheme=rx.cond(starred, "amber", "gray"),
-        on_click=on_click,
-        aria_label=rx.cond(starred, "Remove from watchlist", "Add to watchlist"),
-        aria_pressed=rx.cond(starred, "true", "false"),
-        class_name="watch-star",
-        id="star-" + asset_id,
-    )
-
-
-def _header(label: str, key: str, align: str = "right", display: Any = None) -> rx.Component:
+def _header(label: str, key: str, align: str = "right", class_name: str = "") -> rx.Component:
     return rx.table.column_header_cell(
         rx.button(
             label,
@@ -48,7 +31,7 @@ def _header(label: str, key: str, align: str = "right", display: Any = None) -> 
             aria_label=f"Sort by {label}",
         ),
         text_align=align,
-        display=display,
+        class_name=class_name,
     )
 
 
@@ -87,7 +70,7 @@ def _row(row: Any) -> rx.Component:
             star_button(MarketState.starred.contains(asset_id), MarketState.toggle_star(asset_id), asset_id),
             class_name="star-cell",
         ),
-        rx.table.cell(row["rank"], class_name="num muted from-tablet"),
+        rx.table.cell(row["rank"], class_name="rank from-tablet"),
         rx.table.cell(
             rx.link(
                 rx.el.span(
@@ -169,17 +152,17 @@ def market() -> rx.Component:
                                 rx.table.column_header_cell(
                                     rx.icon("star", size=14, aria_label="Watchlist"), padding_x="4px"
                                 ),
-                                _header("#", "rank", "left", FROM_TABLET),
+                                _header("#", "rank", "left", "from-tablet"),
                                 _header("Asset", "name", "left"),
                                 _header("Price", "price"),
                                 _header("24h", "change24"),
-                                _header("7d", "change7d", display=FROM_TABLET),
-                                _header("Market cap", "mcap", display=FROM_TABLET),
-                                _header("Volume 24h", "volume", display=FROM_DESKTOP),
+                                _header("7d", "change7d", class_name="from-tablet"),
+                                _header("Market cap", "mcap", class_name="from-tablet"),
+                                _header("Volume 24h", "volume", class_name="from-desktop"),
                                 rx.table.column_header_cell(
                                     # In the look of the sorting headers beside it.
                                     rx.text("Last 7 days", size="1", weight="medium", color_scheme="gray"),
-                                    display=FROM_DESKTOP,
+                                    class_name="from-desktop",
                                     vertical_align="middle",
                                 ),
                             ),
@@ -189,6 +172,7 @@ def market() -> rx.Component:
                         variant="surface",
                         size="1",
                         width="100%",
+                        class_name="market-table",
                     ),
                     overflow_x="auto",
                     width="100%",

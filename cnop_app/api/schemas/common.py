@@ -47,6 +47,9 @@ Day = Annotated[
 ]
 
 
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date_text(value: object) -> object:
     # JSON has no date type: a date comes as YYYY-MM-DD text. Pydantic's lax `date` would also read a
     # number, or numeric text, as a Unix time, against the documented schema.
@@ -55,7 +58,6 @@ def _date_text(value: object) -> object:
     raise ValueError("must be a date (YYYY-MM-DD)")
 
 
-_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 # A date in a request body: YYYY-MM-DD text only (read by pydantic as a date; the schema says so).
 DateText = Annotated[date, BeforeValidator(_date_text), WithJsonSchema({"type": "string", "format": "date"})]
 
