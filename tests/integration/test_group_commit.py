@@ -12,13 +12,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event, insert
 from sqlmodel import select
 
-from cnop_app.db import UnitOfWork, read_session, run_batch
+from cnop_app.db import UnitOfWork, read_session, run_batch, write_engine, write_session
+from cnop_app.domain.enums import LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
 from cnop_app.models import Order
 from cnop_app.observability.metrics import REGISTRY
-from cnop_app.services import trading
+from cnop_app.services import accounts, trading
 from cnop_app.services.trading import OrderView
 from tests.support.trading_fixtures import account_of, add_asset, check_invariants, holding_of, make_user
 
@@ -82,4 +84,84 @@ def test_a_failed_commit_fails_every_order_of_the_batch(any_db: str, monkeypatch
     monkeypatch.undo()
     assert account_of(alice).cash == Decimal("500.00")
     assert holding_of(alice, "BTC") is None
+    check_invariants()
+
+
+def _statements_during(run: Callable[[], Any]) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = write_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_batch_takes_no_savepoint_when_its_refusals_wrote_nothing(any_db: str) -> None:
+    add_asset("BTC", "100")
+    alice = make_user("alice_01", "500")
+    outcomes: list[tuple[bool, Any]] = []
+    seen = _statements_during(
+        lambda: outcomes.extend(
+            run_batch([_order(alice, "buy", "1"), _order(alice, "sell", "9"), _order(alice, "buy", "0.5")])
+        )
+    )
+    assert [ok for ok, _ in outcomes] == [True, False, True]
+    assert not [s for s in seen if "SAVEPOINT" in s.upper()]  # two round trips per order saved
+    assert account_of(alice).cash == Decimal("350.00")
+    check_invariants()
+
+
+def _deposit_then_refuse(user: str) -> Callable[[UnitOfWork], None]:
+    def work(uow: UnitOfWork) -> None:
+        with write_session(uow) as session:
+            account = accounts.lock_account(session, user)
+            accounts.post_entry(session, account, LedgerType.DEPOSIT, Decimal("1000"), reference="half-done")
+            session.flush()
+            raise BusinessRuleViolation("refused after writing", "amount")
+
+    return work
+
+
+def _duplicate_order_row(user: str) -> Callable[[UnitOfWork], None]:
+    """A statement that fails mid-transaction (a primary key taken): PostgreSQL aborts the transaction."""
+
+    def work(uow: UnitOfWork) -> None:
+        with write_session(uow) as session:
+            first = session.exec(select(Order).where(Order.username == user)).first()
+            assert first is not None
+            session.connection().execute(insert(Order.__table__), [{**first.model_dump()}])  # type: ignore[attr-defined]
+
+    return work
+
+
+@pytest.mark.parametrize("bad", [_deposit_then_refuse, _duplicate_order_row])
+def test_a_work_that_fails_after_writing_is_undone_and_the_batch_redone(
+    any_db: str, bad: Callable[[str], Callable[[UnitOfWork], None]]
+) -> None:
+    add_asset("BTC", "100")
+    alice = make_user("alice_01", "500")
+    bob = make_user("bob_0001", "50")
+    trading.place_order(alice, {"order_type": "market_buy", "asset_id": "BTC", "quantity": "0.1"})
+    bought = _completed("market_buy")
+    outcomes = run_batch(
+        [
+            _order(alice, "buy", "1"),  # ok
+            _order(bob, "buy", "1"),  # refused cleanly (bob has 50): its answer stands
+            bad(alice),  # fails after changing something: undone, the batch redone with savepoints
+            _order(bob, "buy", "0.25"),  # ok
+        ]
+    )
+    assert [ok for ok, _ in outcomes] == [True, False, False, True]
+    assert isinstance(outcomes[1][1], BusinessRuleViolation)
+    assert account_of(alice).cash == Decimal("500") - 10 - 100
+    assert account_of(bob).cash == Decimal("25.00")
+    with read_session() as session:
+        assert len(session.exec(select(Order)).all()) == 3
+    assert _completed("market_buy") == bought + 2  # each committed order counted once
     check_invariants()

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine, func, select
 
-from cnop_app.db import UnitOfWork, read_session
+from cnop_app.db import UnitOfWork, read_connection, read_session
 from cnop_app.domain.errors import BusinessRuleViolation
 from cnop_app.models import Account, AuditEvent, AuthSession, LedgerEntry, User
 from cnop_app.observability.metrics import AUTH_EVENTS, CASH_MOVES, ORDERS, REGISTRY
@@ -102,3 +103,19 @@ def test_services_run_against_an_in_memory_unit_of_work(cnop_env: Path, memory_e
         entries = uow.session.exec(select(LedgerEntry)).all()
         assert [(e.entry_type, e.amount) for e in entries] == [("deposit", Decimal("25.50"))]
     assert _count(User) == 0  # the configured database was never touched
+
+
+def test_hot_reads_open_no_transaction_on_postgresql_and_share_a_snapshot_on_sqlite(any_db: str) -> None:
+    """`read_connection` (the session check and the hot reads of every request): on PostgreSQL no
+    BEGIN/ROLLBACK round trips; the pooled connection is transactional again for the next writer."""
+    make_user("alice_01", "10")
+    with read_connection() as conn:
+        assert conn.execute(select(Account.cash).where(Account.username == "alice_01")).scalar() == Decimal("10.00")
+        driver = conn.connection.driver_connection
+        if any_db == "postgresql":
+            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        else:
+            assert driver.in_transaction  # SQLite: the request's reads see one snapshot
+    with UnitOfWork() as uow:
+        accounts.deposit("alice_01", "5", None, uow=uow)  # rolled back: not committed
+    assert _count(LedgerEntry) == 1
