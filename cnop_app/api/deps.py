@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
@@ -41,11 +42,13 @@ def client_ip(request: Request) -> str | None:
     return scope_client_ip(request.scope)
 
 
-def principal_of(credentials: HTTPAuthorizationCredentials | None) -> auth.Principal:
-    """The verified caller (blocking: reads the session row)."""
+def principal_of(
+    credentials: HTTPAuthorizationCredentials | None, known: auth.SessionRows | None = None
+) -> auth.Principal:
+    """The verified caller (blocking: reads the session row, unless `known` holds it)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationFailed("Not authenticated")
-    principal = auth.authenticate(credentials.credentials)
+    principal = auth.authenticate(credentials.credentials, known)
     activity.record_user(principal.username)
     return principal
 
@@ -95,18 +98,27 @@ async def in_db_thread(work: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(db_executor(), context.run, work)
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    username: str
+    jti: str
+    job: Callable[[auth.SessionRows | None], Callable[[UnitOfWork], Any]]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
 class _WriteBatcher:
     """Group commit for the API's writes. Requests queue here; one job on the database thread takes
-    every write queued at that moment (up to MAX_BATCH), authenticates each, runs them in one
-    transaction with a savepoint each (`db.run_batch`) and commits once; each request gets its own
-    result or its own error. Ordered by account so that concurrent batches lock accounts in the same
-    order (PostgreSQL: no deadlock between instances)."""
+    every write queued at that moment (up to MAX_BATCH), authenticates them all (their sessions read
+    in one statement), runs them in one transaction (`db.run_batch`) and commits once; each request
+    gets its own result or its own error. Ordered by account so that concurrent batches lock accounts
+    in the same order (PostgreSQL: no deadlock between instances)."""
 
     MAX_BATCH = 64
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]] = []
+        self._pending: list[_Queued] = []
         self._draining = False
 
     async def submit(
@@ -114,15 +126,15 @@ class _WriteBatcher:
     ) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        _jti, username = auth.verify_token(credentials.credentials)  # memoised: the account, for ordering
+        jti, username = auth.verify_token(credentials.credentials)  # memoised: the account, for ordering
         context = contextvars.copy_context()  # request id and client address go along
 
-        def job() -> Callable[[UnitOfWork], T]:
-            principal = context.run(principal_of, credentials)  # outside the transaction: may audit
+        def job(known: auth.SessionRows | None) -> Callable[[UnitOfWork], T]:
+            principal = context.run(principal_of, credentials, known)  # outside the transaction: may audit
             return lambda uow: context.run(work, principal, uow)
 
         with self._lock:
-            self._pending.append((username, job, future, loop))
+            self._pending.append(_Queued(username, jti, job, future, loop))
             start = not self._draining
             self._draining = True
         if start:
@@ -136,13 +148,17 @@ class _WriteBatcher:
                 if not batch:
                     self._draining = False
                     return
-            batch.sort(key=lambda item: item[0])
+            batch.sort(key=lambda item: item.username)
+            try:
+                known: auth.SessionRows | None = auth.read_sessions(item.jti for item in batch)
+            except Exception:  # each request then reads its own session, and fails on its own
+                known = None
             ready: list[tuple[Callable[[UnitOfWork], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]] = []
-            for _username, job, future, loop in batch:
+            for item in batch:
                 try:
-                    ready.append((job(), future, loop))
+                    ready.append((item.job(known), item.future, item.loop))
                 except Exception as exc:  # authentication refused: this request only
-                    loop.call_soon_threadsafe(_settle, future, False, exc)
+                    item.loop.call_soon_threadsafe(_settle, item.future, False, exc)
             outcomes = run_batch([work for work, _future, _loop in ready])
             WRITE_BATCH.observe(len(ready))
             for (_work, future, loop), (ok, value) in zip(ready, outcomes, strict=True):

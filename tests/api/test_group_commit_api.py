@@ -8,8 +8,13 @@ from decimal import Decimal
 
 import httpx
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlmodel import select
 
+from cnop_app.db import read_engine, read_session
+from cnop_app.models import AuditEvent
 from cnop_app.observability.metrics import REGISTRY
+from cnop_app.services import audit
 from tests.support.helpers import register_and_login
 from tests.support.trading_fixtures import add_asset, check_invariants
 
@@ -60,4 +65,50 @@ def test_concurrent_orders_are_grouped_and_each_gets_its_own_answer(client: Test
         holding = client.get("/api/v1/balance/asset/BTC", headers=headers).json()["data"]
         spent = Decimal(1000) - Decimal(balance["current_balance"])
         assert spent > 0 and Decimal(holding["quantity"]) * 100 <= spent  # paid at least the price (plus fees)
+    check_invariants()
+
+
+def test_a_batch_reads_its_sessions_in_one_statement_and_still_refuses_a_revoked_one(client: TestClient) -> None:
+    add_asset("BTC", "100")
+    users = [register_and_login(client, f"group_{i:02d}") for i in range(3)]
+    for headers in users:
+        assert client.post("/api/v1/balance/deposit", json={"amount": "1000"}, headers=headers).status_code == 201
+    gone = register_and_login(client, "gone_001")
+    assert client.post("/api/v1/auth/logout", headers=gone).status_code == 200
+    session_reads: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM auth_sessions" in statement:
+            session_reads.append(statement)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            calls = []
+            for i in range(30):
+                headers = gone if i == 13 else users[i % 3]
+                body = {"order_type": "market_buy", "asset_id": "BTC", "quantity": "0.1"}
+                calls.append(http.post("/api/v1/orders", json=body, headers={**headers, "X-Request-ID": f"burst-{i}"}))
+            return list(await asyncio.gather(*calls))
+
+    before = _batches()
+    engine = read_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        responses = asyncio.run(burst())
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    codes = [r.status_code for r in responses]
+    assert codes[13] == 401 and "revoked" in responses[13].text
+    assert all(code == 201 for i, code in enumerate(codes) if i != 13)
+    batches = _batches()[0] - before[0]
+    assert 0 < batches < 29
+    assert len(session_reads) == batches  # one session read per batch, not one per order
+    with read_session() as session:
+        reuse = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.event_type == audit.REVOKED_TOKEN_PRESENTED, AuditEvent.username == "gone_001"
+            )
+        ).all()
+    assert [row.request_id for row in reuse] == ["burst-13"]  # audited in its own request's name
     check_invariants()

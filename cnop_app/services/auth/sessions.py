@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import jwt
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -109,17 +111,38 @@ def verify_token(token: object) -> tuple[str, str]:
     return jti, username
 
 
-def authenticate(token: object) -> Principal:
+SessionRows = Mapping[str, Row[Any] | None]
+"""Session-and-user rows read together for several sessions (`read_sessions`), by jti."""
+
+
+def read_sessions(jtis: Iterable[str]) -> SessionRows:
+    """The session and user rows of these sessions in ONE statement: a group commit checks its
+    whole batch of orders this way instead of one round trip each. A jti with no session maps to None."""
+    wanted = sorted(set(jtis))
+    if not wanted:
+        return {}
+    with read_connection() as conn:
+        rows = conn.execute(_SESSIONS_AND_USERS, {"jtis": wanted}).all()
+    found: dict[str, Row[Any] | None] = dict.fromkeys(wanted)
+    found.update((row.jti, row) for row in rows)
+    return found
+
+
+def authenticate(token: object, known: SessionRows | None = None) -> Principal:
     """Verify a bearer token: signature, pinned algorithm, expiry, session not revoked, user active.
 
+    `known`: the session rows just read for a batch (`read_sessions`); else the session is read here.
     Every refusal is counted in `cnop_token_rejections_total{reason}`; a revoked session's token
     presented again is also an audit row (`revoked_token_presented`, a suspicious event)."""
     jti, username = verify_token(token)
     now = datetime.now(timezone.utc)
-    # One Core round trip on the hot path of every authenticated request: session and user together.
-    # Never cached: a session revoked or a user disabled through any instance is refused at once.
-    with read_connection() as conn:
-        found = conn.execute(_SESSION_AND_USER, {"jti": jti}).first()
+    if known is not None and jti in known:
+        found = known[jti]
+    else:
+        # One Core round trip on the hot path of every authenticated request: session and user together.
+        # Never cached: a session revoked or a user disabled through any instance is refused at once.
+        with read_connection() as conn:
+            found = conn.execute(_SESSION_AND_USER, {"jti": jti}).first()
     if found is None or found.username != username:
         # Signed with our secret but no such session: a wiped database, or a leaked secret.
         raise _rejected("invalid", "Token has been revoked")
@@ -140,6 +163,11 @@ _SESSION_AND_USER = (
     sa_select(_sessions.c.username, _sessions.c.expires_at, _sessions.c.revoked_at, _users.c.role, _users.c.is_active)
     .select_from(_sessions.outerjoin(_users, _users.c.username == _sessions.c.username))
     .where(_sessions.c.jti == bindparam("jti"))
+)
+_SESSIONS_AND_USERS = (
+    sa_select(_sessions.c.jti, *_SESSION_AND_USER.selected_columns)
+    .select_from(_sessions.outerjoin(_users, _users.c.username == _sessions.c.username))
+    .where(_sessions.c.jti.in_(bindparam("jtis", expanding=True)))
 )
 
 
