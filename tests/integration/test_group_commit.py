@@ -113,6 +113,8 @@ def test_a_batch_takes_no_savepoint_when_its_refusals_wrote_nothing(any_db: str)
     )
     assert [ok for ok, _ in outcomes] == [True, False, True]
     assert not [s for s in seen if "SAVEPOINT" in s.upper()]  # two round trips per order saved
+    # Two reads per order: the account lock, then the price and the holding together.
+    assert len([s for s in seen if s.startswith("SELECT")]) == 6
     assert account_of(alice).cash == Decimal("350.00")
     check_invariants()
 

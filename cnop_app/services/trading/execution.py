@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 from sqlmodel import Session
 
 from cnop_app.config import get_settings
@@ -23,7 +23,7 @@ from cnop_app.domain.cash import require_funds
 from cnop_app.domain.enums import FillSide, LedgerType, OrderStatus, OrderType
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.money import decimal_str
-from cnop_app.models import Account, AssetTransaction, Holding, LedgerEntry, Order
+from cnop_app.models import Account, Asset, AssetTransaction, Holding, LedgerEntry, Order
 from cnop_app.services import outbox
 from cnop_app.services.accounts import ledger_row
 
@@ -52,6 +52,17 @@ _SELECT_HOLDING = select(
     _holdings.c.version,
     _holdings.c.created_at,
 ).where(_holdings.c.username == bindparam("username"), _holdings.c.asset_id == bindparam("asset_id"))
+_assets = Asset.__table__  # type: ignore[attr-defined]
+_SELECT_LISTING_AND_HOLDING = (
+    select(_assets.c.is_active, _assets.c.price_usd, *_SELECT_HOLDING.selected_columns)
+    .select_from(
+        _assets.outerjoin(
+            _holdings,
+            and_(_holdings.c.asset_id == _assets.c.id, _holdings.c.username == bindparam("username")),
+        )
+    )
+    .where(_assets.c.id == bindparam("asset_id"))
+)
 _HOLDING_FIGURES = ("quantity", "held_quantity", "average_cost", "realized_pnl", "version", "updated_at")
 _UPDATE_HOLDING = (
     update(_holdings)
@@ -148,6 +159,29 @@ def read_position(conn: Connection, username: str, asset_id: str) -> Position:
     if row is None:
         return Position(username, asset_id)
     return Position(username, asset_id, *row, exists=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """An asset as an order sees it: tradeable or not, and its stored price."""
+
+    is_active: bool
+    price: Decimal | None
+
+
+def read_listing_and_position(conn: Connection, username: str, asset_id: str) -> tuple[Listing, Position] | None:
+    """The asset's listing and the caller's holding of it in ONE statement (None: no such asset).
+
+    Run after `lock_cash`: the account lock guards the holding, and this statement, started after the
+    lock was granted, sees the holding as the last writer committed it (PostgreSQL READ COMMITTED
+    takes a snapshot per statement; the lock and this read must not be one statement for that reason)."""
+    row = conn.execute(_SELECT_LISTING_AND_HOLDING, {"username": username, "asset_id": asset_id}).first()
+    if row is None:
+        return None
+    listing = Listing(row.is_active, row.price_usd)
+    if row.version is None:  # no holding row: a first buy
+        return listing, Position(username, asset_id)
+    return listing, Position(username, asset_id, *row[2:], exists=True)
 
 
 def require_free_quantity(holding: Holding | Position | None, quantity: Decimal, asset_id: str) -> None:

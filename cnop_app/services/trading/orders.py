@@ -25,11 +25,12 @@ from cnop_app.observability.metrics import ORDERS
 from cnop_app.services import idempotency, outbox
 from cnop_app.services.accounts import lock_account
 from cnop_app.services.trading.execution import (
+    Listing,
     emit_holding,
     lock_cash,
     plan_fill,
     quote_fill,
-    read_position,
+    read_listing_and_position,
     release,
     require_free_quantity,
     write_fill,
@@ -66,19 +67,23 @@ def _prior_order(session: Session, username: str, req: OrderRequest, key: str | 
 
 
 _assets = Asset.__table__  # type: ignore[attr-defined]
-_SELECT_PRICE = select(_assets.c.is_active, _assets.c.price_usd).where(_assets.c.id == bindparam("asset_id"))
+_SELECT_LISTING = select(_assets.c.is_active, _assets.c.price_usd).where(_assets.c.id == bindparam("asset_id"))
 
 
 def _tradeable_price(session: Session, asset_id: str) -> Decimal | None:
     """The stored price of an active asset. Reads two columns, not the whole row (sparkline, supplies...)
     that the order does not need: this runs inside the account lock on every order."""
-    row = session.connection().execute(_SELECT_PRICE, {"asset_id": asset_id}).first()
-    if row is None:
+    row = session.connection().execute(_SELECT_LISTING, {"asset_id": asset_id}).first()
+    return _require_tradeable(Listing(*row) if row is not None else None, asset_id)
+
+
+def _require_tradeable(listing: Listing | None, asset_id: str) -> Decimal | None:
+    """The listing's price if it may be traded: unknown asset 422, delisted asset refused."""
+    if listing is None:
         raise ValidationFailed(f"Unknown asset {asset_id}", "asset_id")
-    is_active, price = row
-    if not is_active:
+    if not listing.is_active:
         raise BusinessRuleViolation(f"Asset {asset_id} is not available for trading", "asset_id")
-    return price
+    return listing.price
 
 
 def _check_value(quantity: Decimal, price: Decimal) -> None:
@@ -157,17 +162,19 @@ def _new_order(username: str, req: OrderRequest, now: datetime) -> dict[str, Any
 def _place_market(
     session: Session, username: str, req: OrderRequest, key: str | None, req_hash: str, now: datetime
 ) -> tuple[OrderView, bool]:
-    """A market order: lock, read, plan, write: a few Core statements in one short transaction."""
+    """A market order: lock, read, plan, write: a few Core statements in one short transaction
+    (the account lock, one read of the price and the holding, then the writes)."""
     conn = session.connection()
     cash = lock_cash(conn, username)
     prior = _prior_order(session, username, req, key, req_hash)
     if prior is not None:
         return to_view(prior), False
-    price = _tradeable_price(session, req.asset_id)
-    if price is None or price <= 0:
+    found = read_listing_and_position(conn, username, req.asset_id)
+    price = _require_tradeable(found[0] if found else None, req.asset_id)
+    if found is None or price is None or price <= 0:
         raise BusinessRuleViolation(f"No current price for {req.asset_id}; try again later", "asset_id")
     _check_value(req.quantity, price)
-    plan = plan_fill(cash, read_position(conn, username, req.asset_id), _new_order(username, req, now), price, now)
+    plan = plan_fill(cash, found[1], _new_order(username, req, now), price, now)
     write_fill(session, plan, now, new_order=True)
     if key is not None:
         idempotency.store(session, username, "order", key, req_hash, {"order_id": plan.order["order_id"]})
