@@ -440,9 +440,18 @@ def run_batch(works: Sequence[Callable[[UnitOfWork], Any]]) -> list[tuple[bool, 
 
 def _run_one(work: Callable[[UnitOfWork], Any], uow: UnitOfWork) -> tuple[bool, Any]:
     try:
-        return True, work(uow)
+        result = work(uow)
     except Exception as exc:
         return False, exc
+    if uow.optimistic:
+        # Its ORM changes are written now, as a savepoint's release would: a failure is this work's
+        # (and taints the batch), not the next work's or the commit's.
+        try:
+            uow.session.flush()
+        except Exception as exc:
+            uow.tainted = True
+            return False, exc
+    return True, result
 
 
 @contextmanager

@@ -170,3 +170,21 @@ def test_a_work_that_fails_after_writing_is_undone_and_the_batch_redone(
         assert len(session.exec(select(Order)).all()) == 3
     assert _completed("market_buy") == bought + 2  # each committed order counted once
     check_invariants()
+
+
+def test_a_limit_orders_orm_writes_are_its_own_not_the_next_refusals(any_db: str) -> None:
+    """A limit order writes through the ORM: its rows are flushed when it returns, so the refusal after
+    it still finds the transaction as it left it and the batch needs no redo (no SAVEPOINT at all)."""
+    add_asset("BTC", "100")
+    alice = make_user("alice_01", "500")
+    limit = {"order_type": "limit_buy", "asset_id": "BTC", "quantity": "1", "price": "90"}
+    outcomes: list[tuple[bool, Any]] = []
+    seen = _statements_during(
+        lambda: outcomes.extend(
+            run_batch([lambda uow: trading.place_order(alice, limit, uow=uow), _order(alice, "sell", "9")])
+        )
+    )
+    assert [ok for ok, _ in outcomes] == [True, False]
+    assert not [s for s in seen if "SAVEPOINT" in s.upper()]
+    assert account_of(alice).held > 0
+    check_invariants()
