@@ -176,23 +176,29 @@ class _Engines:
         self._url: str | None = None
         self.read: Engine | None = None
         self.write: Engine | None = None
+        self.hot_read: Engine | None = None
 
-    def get(self) -> tuple[Engine, Engine]:
+    def get(self) -> tuple[Engine, Engine, Engine]:
         url = get_settings().database_url
         with self._lock:
-            if self._url != url or self.read is None or self.write is None:
+            if self._url != url or self.read is None or self.write is None or self.hot_read is None:
                 self.dispose_locked()
                 self.write = _make_engine(url, immediate=True)
-                # PostgreSQL needs no second engine: row locks come from FOR UPDATE.
-                self.read = _make_engine(url, immediate=False) if url.startswith("sqlite") else self.write
+                if url.startswith("sqlite"):
+                    self.read = self.hot_read = _make_engine(url, immediate=False)
+                else:
+                    # PostgreSQL needs no second engine: row locks come from FOR UPDATE. Hot reads
+                    # run in autocommit on the same pool (see `read_connection`).
+                    self.read = self.write
+                    self.hot_read = self.write.execution_options(isolation_level="AUTOCOMMIT")
                 self._url = url
-            return self.read, self.write
+            return self.read, self.write, self.hot_read
 
     def dispose_locked(self) -> None:
         for engine in {self.read, self.write}:
             if engine is not None:
                 engine.dispose()
-        self.read = self.write = None
+        self.read = self.write = self.hot_read = None
         self._url = None
 
 
@@ -201,22 +207,6 @@ _engines = _Engines()
 
 def read_engine() -> Engine:
     return _engines.get()[0]
-
-
-def _hot_read_engine() -> Engine:
-    """The engine of `read_connection`. On PostgreSQL it runs in autocommit: under READ COMMITTED each
-    statement takes its own snapshot anyway, so a transaction around reads only costs a BEGIN and a
-    ROLLBACK round trip per request (two of the four statements of every session check). Same pool."""
-    engine = read_engine()
-    if engine.dialect.name == "sqlite":
-        return engine  # one BEGIN'd snapshot for the request's reads; no round trips in-process
-    global _autocommit_of
-    if _autocommit_of is None or _autocommit_of[0] is not engine:
-        _autocommit_of = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))  # ~30 µs: once
-    return _autocommit_of[1]
-
-
-_autocommit_of: tuple[Engine, Engine] | None = None  # (the read engine, its autocommit view)
 
 
 def write_engine() -> Engine:
@@ -248,7 +238,9 @@ def read_connection() -> Iterator[Connection]:
     if outer is not None:
         yield outer
         return
-    with _hot_read_engine().connect() as conn:
+    # On PostgreSQL in autocommit: under READ COMMITTED each statement takes its own snapshot anyway,
+    # so a transaction around the reads only cost a BEGIN and a ROLLBACK round trip per request.
+    with _engines.get()[2].connect() as conn:
         _reading.conn = conn
         try:
             yield conn
@@ -271,7 +263,7 @@ def _after_fork_in_child() -> None:
     for engine in {_engines.read, _engines.write}:
         if engine is not None:
             engine.dispose(close=False)
-    _engines.read = _engines.write = None
+    _engines.read = _engines.write = _engines.hot_read = None
     _engines._url = None
     _engines._lock = threading.Lock()
     _sqlite_writer = threading.RLock()

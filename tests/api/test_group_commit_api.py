@@ -8,14 +8,13 @@ from decimal import Decimal
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from sqlmodel import select
 
 from cnop_app.db import read_engine, read_session
 from cnop_app.models import AuditEvent
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import audit
-from tests.support.helpers import register_and_login
+from tests.support.helpers import register_and_login, statements_on
 from tests.support.trading_fixtures import add_asset, check_invariants
 
 
@@ -75,11 +74,6 @@ def test_a_batch_reads_its_sessions_in_one_statement_and_still_refuses_a_revoked
         assert client.post("/api/v1/balance/deposit", json={"amount": "1000"}, headers=headers).status_code == 201
     gone = register_and_login(client, "gone_001")
     assert client.post("/api/v1/auth/logout", headers=gone).status_code == 200
-    session_reads: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "FROM auth_sessions" in statement:
-            session_reads.append(statement)
 
     async def burst() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=client.app)
@@ -92,12 +86,9 @@ def test_a_batch_reads_its_sessions_in_one_statement_and_still_refuses_a_revoked
             return list(await asyncio.gather(*calls))
 
     before = _batches()
-    engine = read_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_on(read_engine()) as seen:
         responses = asyncio.run(burst())
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    session_reads = [statement for statement in seen if "FROM auth_sessions" in statement]
     codes = [r.status_code for r in responses]
     assert codes[13] == 401 and "revoked" in responses[13].text
     assert all(code == 201 for i, code in enumerate(codes) if i != 13)

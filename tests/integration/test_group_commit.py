@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlmodel import select
 
 from cnop_app.db import UnitOfWork, read_session, run_batch, write_engine, write_session
@@ -22,6 +22,7 @@ from cnop_app.models import Order
 from cnop_app.observability.metrics import REGISTRY
 from cnop_app.services import accounts, trading
 from cnop_app.services.trading import OrderView
+from tests.support.helpers import statements_on
 from tests.support.trading_fixtures import account_of, add_asset, check_invariants, holding_of, make_user
 
 
@@ -87,30 +88,11 @@ def test_a_failed_commit_fails_every_order_of_the_batch(any_db: str, monkeypatch
     check_invariants()
 
 
-def _statements_during(run: Callable[[], Any]) -> list[str]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = write_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        run()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    return seen
-
-
 def test_a_batch_takes_no_savepoint_when_its_refusals_wrote_nothing(any_db: str) -> None:
     add_asset("BTC", "100")
     alice = make_user("alice_01", "500")
-    outcomes: list[tuple[bool, Any]] = []
-    seen = _statements_during(
-        lambda: outcomes.extend(
-            run_batch([_order(alice, "buy", "1"), _order(alice, "sell", "9"), _order(alice, "buy", "0.5")])
-        )
-    )
+    with statements_on(write_engine()) as seen:
+        outcomes = run_batch([_order(alice, "buy", "1"), _order(alice, "sell", "9"), _order(alice, "buy", "0.5")])
     assert [ok for ok, _ in outcomes] == [True, False, True]
     assert not [s for s in seen if "SAVEPOINT" in s.upper()]  # two round trips per order saved
     # Two reads per order: the account lock, then the price and the holding together.
@@ -178,12 +160,8 @@ def test_a_limit_orders_orm_writes_are_its_own_not_the_next_refusals(any_db: str
     add_asset("BTC", "100")
     alice = make_user("alice_01", "500")
     limit = {"order_type": "limit_buy", "asset_id": "BTC", "quantity": "1", "price": "90"}
-    outcomes: list[tuple[bool, Any]] = []
-    seen = _statements_during(
-        lambda: outcomes.extend(
-            run_batch([lambda uow: trading.place_order(alice, limit, uow=uow), _order(alice, "sell", "9")])
-        )
-    )
+    with statements_on(write_engine()) as seen:
+        outcomes = run_batch([lambda uow: trading.place_order(alice, limit, uow=uow), _order(alice, "sell", "9")])
     assert [ok for ok, _ in outcomes] == [True, False]
     assert not [s for s in seen if "SAVEPOINT" in s.upper()]
     assert account_of(alice).held > 0

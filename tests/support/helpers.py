@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 
 from cnop_app.db import dispose_engines
 from cnop_app.manage import migrate
@@ -96,3 +97,18 @@ class RedisServer:
             self._proc.terminate()
             self._proc.wait(timeout=10)
             self._proc = None
+
+
+@contextmanager
+def statements_on(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement `engine` sends while the block runs, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

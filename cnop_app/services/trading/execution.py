@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, union_all, update
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlmodel import Session
 
 from cnop_app.config import get_settings
@@ -169,15 +171,15 @@ class Listing:
     price: Decimal | None
 
 
-def read_listing_and_position(conn: Connection, username: str, asset_id: str) -> tuple[Listing, Position] | None:
-    """The asset's listing and the caller's holding of it in ONE statement (None: no such asset).
+def read_listing_and_position(conn: Connection, username: str, asset_id: str) -> tuple[Listing | None, Position]:
+    """The asset's listing (None: no such asset) and the caller's holding of it, in ONE statement.
 
     Run after `lock_cash`: the account lock guards the holding, and this statement, started after the
     lock was granted, sees the holding as the last writer committed it (PostgreSQL READ COMMITTED
     takes a snapshot per statement; the lock and this read must not be one statement for that reason)."""
     row = conn.execute(_SELECT_LISTING_AND_HOLDING, {"username": username, "asset_id": asset_id}).first()
     if row is None:
-        return None
+        return None, Position(username, asset_id)
     listing = Listing(row.is_active, row.price_usd)
     if row.version is None:  # no holding row: a first buy
         return listing, Position(username, asset_id)
@@ -357,47 +359,42 @@ _ONE_STATEMENT: dict[tuple[Any, ...], Any] = {}  # by shape: built and compiled 
 
 
 def _build_one_statement(shape: tuple[Any, ...]) -> Any:
+    """The statements above, each with its parameters renamed into its own namespace, as CTEs."""
     entry_count, entry_keys, holding_exists, holding_keys, new_order, order_keys, fill_keys = shape
 
     def bound(prefix: str, table: Any, keys: tuple[str, ...]) -> dict[str, Any]:
         return {key: bindparam(f"{prefix}{key}", type_=table.c[key].type) for key in keys}
 
-    fills = AssetTransaction.__table__  # type: ignore[attr-defined]
-    ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+    ledger = _INSERT_LEDGER.table
     rows = [select(*[bound(f"l{i}_", ledger, entry_keys)[k].label(k) for k in entry_keys]) for i in range(entry_count)]
-    entries = insert(ledger).from_select(list(entry_keys), union_all(*rows) if len(rows) > 1 else rows[0])
-    account = (
-        update(_accounts)
-        .where(_accounts.c.username == bindparam("a_b_username", type_=_accounts.c.username.type))
-        .values(
-            cash=bindparam("a_cash", type_=_accounts.c.cash.type),
-            held=bindparam("a_held", type_=_accounts.c.held.type),
-            version=bindparam("a_version", type_=_accounts.c.version.type),
-            updated_at=bindparam("a_at", type_=_accounts.c.updated_at.type),
-        )
-    )
-    if holding_exists:
-        holding: Any = (
-            update(_holdings)
-            .where(
-                _holdings.c.username == bindparam("h_b_username", type_=_holdings.c.username.type),
-                _holdings.c.asset_id == bindparam("h_b_asset_id", type_=_holdings.c.asset_id.type),
-            )
-            .values(bound("h_", _holdings, _HOLDING_FIGURES))
-        )
-    else:
-        holding = insert(_holdings).values(bound("h_", _holdings, holding_keys))
-    if new_order:
-        order: Any = insert(_orders).values(bound("o_", _orders, order_keys))
-    else:
-        order = (
-            update(_orders)
-            .where(_orders.c.order_id == bindparam("o_b_order_id", type_=_orders.c.order_id.type))
-            .values(bound("o_", _orders, _ORDER_FILL_COLUMNS))
-        )
-    parts = [(account, "w_account"), (entries, "w_ledger"), (holding, "w_holding"), (order, "w_order")]
-    ctes = [part.cte(name) for part, name in parts]
-    return insert(fills).values(bound("f_", fills, fill_keys)).returning(fills.c.id).add_cte(*ctes)
+    parts = [
+        (_renamed(_UPDATE_CASH, "a_"), "w_account"),
+        (_INSERT_LEDGER.from_select(list(entry_keys), union_all(*rows) if len(rows) > 1 else rows[0]), "w_ledger"),
+        (
+            _renamed(_UPDATE_HOLDING, "h_")
+            if holding_exists
+            else _INSERT_HOLDING.values(bound("h_", _holdings, holding_keys)),
+            "w_holding",
+        ),
+        (
+            _INSERT_ORDER.values(bound("o_", _orders, order_keys)) if new_order else _renamed(_UPDATE_ORDER, "o_"),
+            "w_order",
+        ),
+    ]
+    fills = _INSERT_FILL.table
+    fill = _INSERT_FILL.values(bound("f_", fills, fill_keys)).returning(fills.c.id)
+    return fill.add_cte(*(part.cte(name) for part, name in parts))
+
+
+def _renamed(statement: Any, prefix: str) -> Any:
+    """`statement` with every bound parameter `name` renamed `prefix + name` (its type kept)."""
+
+    def rename(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, BindParameter):
+            return bindparam(prefix + element.key, type_=element.type)
+        return None
+
+    return replacement_traverse(statement, {}, rename)
 
 
 def order_values(order: Order) -> dict[str, Any]:

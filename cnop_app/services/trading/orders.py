@@ -169,12 +169,12 @@ def _place_market(
     prior = _prior_order(session, username, req, key, req_hash)
     if prior is not None:
         return to_view(prior), False
-    found = read_listing_and_position(conn, username, req.asset_id)
-    price = _require_tradeable(found[0] if found else None, req.asset_id)
-    if found is None or price is None or price <= 0:
+    listing, position = read_listing_and_position(conn, username, req.asset_id)
+    price = _require_tradeable(listing, req.asset_id)
+    if price is None or price <= 0:
         raise BusinessRuleViolation(f"No current price for {req.asset_id}; try again later", "asset_id")
     _check_value(req.quantity, price)
-    plan = plan_fill(cash, found[1], _new_order(username, req, now), price, now)
+    plan = plan_fill(cash, position, _new_order(username, req, now), price, now)
     write_fill(session, plan, now, new_order=True)
     if key is not None:
         idempotency.store(session, username, "order", key, req_hash, {"order_id": plan.order["order_id"]})
