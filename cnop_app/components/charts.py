@@ -19,8 +19,17 @@ def range_switcher(value: Any, on_change: Any, size: str = "2") -> rx.Component:
     )
 
 
-def area_chart(data: Any, key: str, height: int) -> rx.Component:
-    """An area chart of `key` over `t` (x axis labels), with grid and tooltip."""
+def area_chart(data: Any, key: str, height: int, empty: str) -> rx.Component:
+    """An area chart of `key` over `t` (x axis labels), with grid and tooltip; `empty` in its place
+    until there are two points to draw a line between."""
+    return rx.cond(
+        data.length() < 2,
+        rx.center(rx.text(empty, color_scheme="gray"), height=f"{height}px"),
+        _area_chart(data, key, height),
+    )
+
+
+def _area_chart(data: Any, key: str, height: int) -> rx.Component:
     return rx.recharts.area_chart(
         rx.recharts.area(
             data_key=key,

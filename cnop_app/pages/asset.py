@@ -35,11 +35,7 @@ def _chart() -> rx.Component:
                 width="100%",
                 align="center",
             ),
-            rx.cond(
-                AssetState.chart.length() < 2,
-                rx.center(rx.text("Not enough price history yet for this range.", color_scheme="gray"), height="280px"),
-                area_chart(AssetState.chart, "price", 300),
-            ),
+            area_chart(AssetState.chart, "price", 300, "Not enough price history yet for this range."),
             spacing="3",
             width="100%",
         ),

@@ -78,11 +78,7 @@ def _value_chart() -> rx.Component:
             range_switcher(PortfolioState.history_range, PortfolioState.set_history_range, size="1"),
             width="100%",
         ),
-        rx.cond(
-            PortfolioState.history.length() < 2,
-            rx.center(rx.text("The chart fills in as prices refresh.", color_scheme="gray"), height="240px"),
-            area_chart(PortfolioState.history, "value", 240),
-        ),
+        area_chart(PortfolioState.history, "value", 240, "The chart fills in as prices refresh."),
         width="100%",
     )
 
