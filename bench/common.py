@@ -74,13 +74,32 @@ def free_port() -> int:
 # ---------------------------------------------------------------- /proc
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def _stat_fields(pid: int, tid: int | None = None) -> list[str] | None:
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces: split after its closing parenthesis.
     return text[text.rindex(")") + 2 :].split()
+
+
+def thread_cpu_seconds(pids: Iterable[int]) -> dict[tuple[int, int], tuple[str, float]]:
+    """User + system CPU seconds so far of every thread of these processes: (pid, tid) -> (name, s)."""
+    found = {}
+    for pid in pids:
+        try:
+            tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            continue
+        for tid in tids:
+            fields = _stat_fields(pid, tid)
+            try:
+                name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if fields:
+                found[(pid, tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return found
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
@@ -181,8 +200,10 @@ class CpuWindow:
         self.server = 0.0
         self.machine = 0.0
         self.wall = 0.0
+        self.threads: dict[tuple[int, int], tuple[str, float]] = {}
 
     def __enter__(self) -> CpuWindow:
+        self._threads0 = thread_cpu_seconds(self.server_pids)
         self._server0 = cpu_seconds(self.server_pids)
         self._busy0, _ = machine_busy_seconds()
         self._t0 = time.monotonic()
@@ -192,6 +213,33 @@ class CpuWindow:
         self.server = cpu_seconds(self.server_pids) - self._server0
         self.machine = machine_busy_seconds()[0] - self._busy0
         self.wall = time.monotonic() - self._t0
+        after = thread_cpu_seconds(self.server_pids)
+        self.threads = {
+            key: (name, used - self._threads0.get(key, (name, 0.0))[1]) for key, (name, used) in after.items()
+        }
+
+    def threads_note(self, requests: int) -> str:
+        """Where the busiest server process spent its CPU, per request: its main thread (the event loop
+        of a worker), its other threads by name, busiest first; and how idle the machine was. One worker
+        process serves a request on two threads that take turns at one interpreter lock, so a figure
+        limited by that shows here as a busy main thread with idle cores beside it."""
+        if requests <= 0 or not self.threads:
+            return ""
+        by_process: dict[int, float] = {}
+        for (pid, _tid), (_name, used) in self.threads.items():
+            by_process[pid] = by_process.get(pid, 0.0) + used
+        pid = max(by_process, key=lambda p: by_process[p])
+        mine = sorted(
+            ((tid, name, used) for (p, tid), (name, used) in self.threads.items() if p == pid and used > 0),
+            key=lambda item: -item[2],
+        )
+        parts = [
+            f"{'main thread' if tid == pid else name} {used / requests * 1000:.2f}"
+            for tid, name, used in mine[:4]
+            if used / requests * 1000 >= 0.01
+        ]
+        idle = max(0.0, 1 - self.machine / ((os.cpu_count() or 1) * self.wall)) if self.wall else 0.0
+        return f"busiest server process, ms of CPU per request by thread: {', '.join(parts)}; machine idle {idle:.0%}"
 
     def share(self, client_cpu: float) -> str:
         """The client's share of client + server CPU, and what the rest of the machine used meanwhile."""

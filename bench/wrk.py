@@ -45,7 +45,8 @@ class WrkResult:
         codes = f" (status codes of errors: {self.codes.strip()[:80]})" if self.codes.strip() else ""
         return (
             f"{self.ok} ok of {self.requests} in {self.seconds:.1f} s; p90 {self.p90 * 1000:.1f} ms, "
-            f"max {self.max * 1000:.0f} ms{codes}; {self.cpu.other_note(self.client_cpu)}"
+            f"max {self.max * 1000:.0f} ms{codes}; {self.cpu.other_note(self.client_cpu)}; "
+            f"{self.cpu.threads_note(self.requests)}"
         )
 
 

@@ -59,6 +59,9 @@ def test_every_bench_runs_and_prints_its_row(tmp_path: Path) -> None:
         matching = [r for r in rows if expected in r["workload"]]
         assert matching, f"no row for {expected!r} in {names}"
         assert all(r["figure"] for r in matching), matching
+    # The HTTP rows say where the server's CPU went, thread by thread (the profile of what is left).
+    balance = next(r for r in rows if "GET /api/v1/balance" in r["workload"])
+    assert "ms of CPU per request by thread: main thread" in " ".join(balance["notes"]), balance
     # The order path's py-spy profile was recorded and summarised.
     assert (tmp_path / "orders-pyspy-summary.txt").read_text().count("samples") >= 2
     assert "| workload" in result.stdout
