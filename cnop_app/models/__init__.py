@@ -251,7 +251,11 @@ class PortfolioSnapshot(SQLModel, table=True):
     """Portfolio value at one price refresh, for the value-over-time chart."""
 
     __tablename__ = "portfolio_snapshots"
-    __table_args__ = (Index("ix_portfolio_snapshots_user_at", "username", "at"),)
+    # By user for the chart; by time alone for the pruning after each refresh.
+    __table_args__ = (
+        Index("ix_portfolio_snapshots_user_at", "username", "at"),
+        Index("ix_portfolio_snapshots_at", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=30)

