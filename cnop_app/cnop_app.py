@@ -127,13 +127,14 @@ for live_state in (
     AdminOverviewState,
 ):
     register_live_state(live_state)
-# After each refresh (in the one refresher process): fill crossed limit orders, expire old ones,
-# then record portfolio values at the new prices. Then every process pushes to its browsers.
+# After each refresh (in the one refresher process): fill crossed limit orders and expire old ones.
+# Then every process pushes to its browsers; then the refresher records portfolio values at the new
+# prices and tidies up, work the browsers do not wait for.
 scheduler.add_post_refresh_callback(trading_service.match_limit_orders)
-scheduler.add_post_refresh_callback(portfolio.record_snapshots)
-scheduler.add_post_refresh_callback(login_throttle.prune)
-scheduler.add_post_refresh_callback(market_logos.refresh_logos)  # the feed answered: copy new logos
 scheduler.add_async_post_refresh_callback(push_to_browsers)
+scheduler.add_post_refresh_callback(portfolio.record_snapshots, after_push=True)
+scheduler.add_post_refresh_callback(login_throttle.prune, after_push=True)
+scheduler.add_post_refresh_callback(market_logos.refresh_logos, after_push=True)  # the feed answered: new logos
 app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)
 app.register_lifespan_task(mirror.mirror_lifespan)

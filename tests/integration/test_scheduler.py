@@ -147,6 +147,47 @@ def test_first_start_offline_seeds_from_snapshot(fake_coingecko: FakeCoinGecko) 
         scheduler.remove_post_refresh_callback(fine)
 
 
+def test_the_push_does_not_wait_for_housekeeping(cnop_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filled limit orders are matched before the browsers get the new prices; the portfolio snapshots
+    and other housekeeping run after this process's push, so a slow one does not delay it."""
+    monkeypatch.setenv("CNOP_MARKET_SOURCE", "simulated")
+    reset_settings()
+    events: list[tuple[str, float]] = []
+
+    def before() -> None:
+        events.append(("before", time.monotonic()))
+
+    def housekeeping() -> None:
+        events.append(("housekeeping", time.monotonic()))
+        time.sleep(0.5)  # e.g. a snapshot per account, at many accounts
+
+    async def push() -> None:
+        events.append(("push", time.monotonic()))
+
+    scheduler.add_post_refresh_callback(housekeeping, after_push=True)
+    scheduler.add_post_refresh_callback(before)
+    scheduler.add_async_post_refresh_callback(push)
+
+    async def refresh_job() -> None:
+        refresher = scheduler._PriceScheduler()
+        refresher.interval = 0
+        await refresher._refresh_job()
+
+    try:
+        started = time.monotonic()
+        asyncio.run(refresh_job())
+        assert [name for name, _ in events] == ["before", "push", "housekeeping"]
+        assert events[1][1] - started < 0.5  # the push did not wait for the slow housekeeping
+        events.clear()
+        # `run_refresh_once` (admin, tests) runs the housekeeping too; the watch of every process pushes.
+        assert scheduler.run_refresh_once().outcome == "ok"
+        assert [name for name, _ in events] == ["before", "housekeeping"]
+    finally:
+        scheduler.remove_post_refresh_callback(housekeeping)
+        scheduler.remove_post_refresh_callback(before)
+        scheduler.remove_async_post_refresh_callback(push)
+
+
 def test_lease_held_elsewhere_means_no_refresh(fake_coingecko: FakeCoinGecko) -> None:
     assert leases.try_acquire(scheduler.LEASE_NAME, 60, holder="another-pod:1:abc")
     assert scheduler.run_refresh_once().outcome == "busy"
