@@ -1,8 +1,11 @@
-"""Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh.
+"""Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh;
+then the work after a refresh at many accounts: what runs before the browsers get the new prices (limit
+order matching) and the housekeeping after the push (a portfolio snapshot per account, pruning).
 
-Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes] [--json]   (temporary data dir, no
-network). bench/run.py runs it in its own process (it rewrites this process's CNOP_* settings) with
---json, which adds one `BENCH_JSON {...}` line for the table.
+Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes] [--accounts N] [--history K] [--json]
+(temporary data dir, no network). The accounts, one holding each, and K past snapshots each are written
+directly: the cost measured is the refresh's, not sign-up's. bench/run.py runs it in its own process (it
+rewrites this process's CNOP_* settings) with --json, which adds one `BENCH_JSON {...}` line for the table.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ import os
 import statistics
 import tempfile
 import time
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
 from cnop_app.config import reset_settings
 from cnop_app.db import write_engine
 from cnop_app.manage import migrate
-from cnop_app.services import market
+from cnop_app.models import Account, Holding, PortfolioSnapshot, utcnow
+from cnop_app.services import market, portfolio, trading
+from cnop_app.services.auth import throttle
 from tests.support.coingecko_server import FakeCoinGecko, Reply, many_coins
 
 # Run from the repository root with PYTHONPATH=. (as `make bench` does).
@@ -30,6 +37,8 @@ from tests.support.coingecko_server import FakeCoinGecko, Reply, many_coins
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("refreshes", nargs="?", type=int, default=20, help="refreshes to measure (default 20)")
+    parser.add_argument("--accounts", type=int, default=1000, help="accounts for the after-refresh work")
+    parser.add_argument("--history", type=int, default=300, help="past snapshots per account (5 min apart)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one BENCH_JSON line")
     args = parser.parse_args()
     runs = args.refreshes
@@ -90,6 +99,12 @@ def main() -> None:
         )
         size = Path(data_dir, "cnop.db").stat().st_size + Path(data_dir, "cnop.db-wal").stat().st_size
         print(f"database size after the run: {size / 1e6:.1f} MB")
+        before_push, after_push = _after_refresh(args.accounts, args.history, min(runs, 5))
+        print(
+            f"after each refresh with {args.accounts} accounts and {args.accounts * args.history} past snapshots: "
+            f"before the push (limit orders) median {before_push:.0f} ms, "
+            f"after it (snapshots, tidy-up) median {after_push:.0f} ms"
+        )
         if args.json:
             figures = {
                 "refreshes": runs,
@@ -97,8 +112,44 @@ def main() -> None:
                 "cpu_ms": statistics.median(cpu),
                 "rows": statistics.median(rows),
                 "statements": statistics.median(stmts),
+                "accounts": args.accounts,
+                "snapshots": args.accounts * args.history,
+                "before_push_ms": before_push,
+                "after_push_ms": after_push,
             }
             print("BENCH_JSON " + json.dumps(figures))
+
+
+def _after_refresh(accounts: int, history: int, runs: int) -> tuple[float, float]:
+    """Median ms of the app's post-refresh work before the push and after it, at `accounts` accounts."""
+    now = utcnow()
+    names = [f"bench_{i:06d}" for i in range(accounts)]
+    with write_engine().begin() as conn:
+        conn.execute(insert(Account.__table__), [{"username": n, "cash": Decimal(1000), "held": 0} for n in names])  # type: ignore[attr-defined]
+        holdings = [
+            {"username": n, "asset_id": "BTC", "quantity": Decimal("0.01"), "held_quantity": 0}
+            | {"average_cost": Decimal(60000), "realized_pnl": 0}
+            for n in names
+        ]
+        conn.execute(insert(Holding.__table__), holdings)  # type: ignore[attr-defined]
+        for k in range(1, history + 1):
+            at = now - timedelta(minutes=5 * k)
+            conn.execute(
+                insert(PortfolioSnapshot.__table__),  # type: ignore[attr-defined]
+                [{"username": n, "at": at, "cash": 1000, "holdings_value": 600, "total_value": 1600} for n in names],
+            )
+    # What cnop_app/cnop_app.py registers before the push and after it (logos: no feed logos here).
+    before, after = [], []
+    for _ in range(runs):
+        market.refresh_prices()
+        t0 = time.perf_counter()
+        trading.match_limit_orders()
+        t1 = time.perf_counter()
+        portfolio.record_snapshots()
+        throttle.prune()
+        before.append((t1 - t0) * 1000)
+        after.append((time.perf_counter() - t1) * 1000)
+    return statistics.median(before), statistics.median(after)
 
 
 if __name__ == "__main__":

@@ -259,7 +259,13 @@ class Runner:
 
     def refresh(self) -> None:
         result = subprocess.run(
-            [sys.executable, "bench/market_refresh.py", str(self.plan.refresh_runs), "--json"],
+            [
+                sys.executable,
+                "bench/market_refresh.py",
+                str(self.plan.refresh_runs),
+                *(("--accounts", "20", "--history", "5") if self.plan is QUICK else ()),
+                "--json",
+            ],
             cwd=ROOT,
             env=servers.clean_env(PYTHONPATH=str(ROOT)),
             capture_output=True,
@@ -274,7 +280,13 @@ class Runner:
             Row(
                 "price refresh, 250 coins from the local feed (in-process, all move)",
                 f"median {data['wall_ms']:.0f} ms wall, {data['cpu_ms']:.0f} ms CPU, {data['rows']:.0f} rows written",
-                notes=[f"{data['refreshes']} refreshes, {data['statements']:.0f} statements each"],
+                notes=[
+                    f"{data['refreshes']} refreshes, {data['statements']:.0f} statements each",
+                    f"after each refresh, with {data['accounts']:,} accounts and {data['snapshots']:,} past "
+                    f"snapshots: {data['before_push_ms']:.0f} ms before the browsers get the prices (limit "
+                    f"orders), {data['after_push_ms']:.0f} ms of housekeeping after the push (a snapshot per "
+                    "account, pruning)",
+                ],
             )
         )
 
