@@ -31,13 +31,10 @@ from cnop_app.pages import (
     trade,
 )
 from cnop_app.pages import portfolio as portfolio_page
-from cnop_app.services import activity, mirror, portfolio
+from cnop_app.services import activity, mirror
 from cnop_app.services import auth as auth_service
 from cnop_app.services import market as market_service
-from cnop_app.services import trading as trading_service
 from cnop_app.services.auth import metrics as auth_metrics
-from cnop_app.services.auth import throttle as login_throttle
-from cnop_app.services.market import logos as market_logos
 from cnop_app.state import visitors, wire
 from cnop_app.state.account import AccountState
 from cnop_app.state.admin_assets import AdminAssetsState
@@ -127,14 +124,10 @@ for live_state in (
     AdminOverviewState,
 ):
     register_live_state(live_state)
-# After each refresh (in the one refresher process): fill crossed limit orders and expire old ones.
-# Then every process pushes to its browsers; then the refresher records portfolio values at the new
-# prices and tidies up, work the browsers do not wait for.
-scheduler.add_post_refresh_callback(trading_service.match_limit_orders)
+# After each refresh: the refresher's follow-ups (limit orders first; its housekeeping once it has
+# pushed), and every process pushes the new prices to its browsers.
+scheduler.register_followups()
 scheduler.add_async_post_refresh_callback(push_to_browsers)
-scheduler.add_post_refresh_callback(portfolio.record_snapshots, after_push=True)
-scheduler.add_post_refresh_callback(login_throttle.prune, after_push=True)
-scheduler.add_post_refresh_callback(market_logos.refresh_logos, after_push=True)  # the feed answered: new logos
 app.register_lifespan_task(bootstrap)
 app.register_lifespan_task(scheduler.scheduler_lifespan)
 app.register_lifespan_task(mirror.mirror_lifespan)

@@ -34,8 +34,9 @@ from redis.exceptions import RedisError
 from cnop_app.config import get_settings
 from cnop_app.domain.timeutil import parse_iso, utcnow
 from cnop_app.observability.logging import get_logger
-from cnop_app.services import activity, leases, market
-from cnop_app.services.market import RefreshResult
+from cnop_app.services import activity, leases, market, portfolio, trading
+from cnop_app.services.auth import throttle
+from cnop_app.services.market import RefreshResult, logos
 
 _log = get_logger("scheduler")
 T = TypeVar("T")
@@ -106,8 +107,20 @@ def due_at(status: dict[str, Any], interval: int) -> datetime:
     return regular
 
 
-def _run_sync_callbacks(callbacks: list[Callable[[], None]] = _sync_callbacks) -> None:
-    for fn in list(callbacks):
+def register_followups() -> None:
+    """What follows each refresh that stored prices, in the refresher's process: filled limit orders
+    before the push (the browsers see the fills with the new prices); after it, a portfolio snapshot
+    per account, the login throttle's pruning and new logos (the feed just answered)."""
+    add_post_refresh_callback(trading.match_limit_orders)
+    add_post_refresh_callback(portfolio.record_snapshots, after_push=True)
+    add_post_refresh_callback(throttle.prune, after_push=True)
+    add_post_refresh_callback(logos.refresh_logos, after_push=True)
+
+
+def run_post_refresh_callbacks(after_push: bool = False) -> None:
+    """The callbacks registered for before the push (or, `after_push`, after it); one failing does not
+    stop the others."""
+    for fn in list(_after_push_callbacks if after_push else _sync_callbacks):
         try:
             fn()
         except Exception:
@@ -153,7 +166,7 @@ def _refresh_under_lease(interval: int | None) -> RefreshResult | None:
             return None  # another process refreshed since we looked
         result = market.refresh_prices()
         if result.stored_prices:
-            _run_sync_callbacks()
+            run_post_refresh_callbacks()
             _announce(result.version)
         return result
     finally:
@@ -168,7 +181,7 @@ def run_refresh_once() -> RefreshResult:
     """
     result = _refresh_under_lease(None)
     if result is not None and result.stored_prices:
-        _run_sync_callbacks(_after_push_callbacks)  # every process pushes when its watch sees the version
+        run_post_refresh_callbacks(after_push=True)  # every process pushes when its watch sees the version
     return result if result is not None else RefreshResult(outcome="busy", source=get_settings().market_source)
 
 
@@ -237,7 +250,7 @@ class _PriceScheduler:
             await self._prices_moved(result.version, stored_here=True)
             # After this process's push: the browsers' new prices do not wait for the housekeeping
             # (a portfolio snapshot per account took 0.2-0.7 s at 1,000 accounts, see docs/performance.md).
-            await self._in_thread(_run_sync_callbacks, _after_push_callbacks)
+            await self._in_thread(run_post_refresh_callbacks, True)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a worker thread, kept in `inflight`: shutdown lets its transaction finish."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from cnop_app.config import reset_settings
@@ -16,6 +14,7 @@ from cnop_app.db import read_session, write_engine
 from cnop_app.domain.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
 from cnop_app.models import AssetTransaction, LedgerEntry, Order, Outbox, PortfolioSnapshot, utcnow
 from cnop_app.services import portfolio, trading
+from tests.support.helpers import executed_on
 from tests.support.trading_fixtures import (
     account_of,
     add_asset,
@@ -425,17 +424,9 @@ def test_snapshots_are_one_insert_and_the_pruning_reads_by_time(env: str) -> Non
     """A refresh writes a snapshot per account: one INSERT for all of them, and the delete of old ones
     is a range scan of the time index, not a walk of the whole table (a row per account per refresh)."""
     make_user("bob_0001", "50")
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        sent.append((statement, parameters))
-
     engine = write_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with executed_on(engine) as sent:
         assert portfolio.record_snapshots() == 2
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert len([s for s, _ in sent if s.lstrip().upper().startswith("INSERT INTO PORTFOLIO_SNAPSHOTS")]) == 1
     prune, parameters = next((s, p) for s, p in sent if s.lstrip().upper().startswith("DELETE FROM PORTFOLIO"))
     with engine.connect() as conn:

@@ -100,15 +100,24 @@ class RedisServer:
 
 
 @contextmanager
-def statements_on(engine: Engine) -> Iterator[list[str]]:
-    """Every SQL statement `engine` sends while the block runs, in order."""
-    seen: list[str] = []
+def executed_on(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every SQL statement `engine` sends while the block runs, with its parameters, in order."""
+    seen: list[tuple[str, Any]] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        seen.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def statements_on(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement `engine` sends while the block runs, in order (filled when it ends)."""
+    statements: list[str] = []
+    with executed_on(engine) as seen:
+        yield statements
+    statements.extend(statement for statement, _ in seen)
