@@ -1,6 +1,6 @@
 """Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh;
 then the work after a refresh at many accounts: what runs before the browsers get the new prices (limit
-order matching) and the housekeeping after the push (a portfolio snapshot per account, pruning).
+order matching, a portfolio snapshot per account) and the housekeeping after the push.
 
 Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes] [--accounts N] [--history K] [--json]
 (temporary data dir, no network). The accounts, one holding each, and K past snapshots each are written
@@ -103,8 +103,8 @@ def main() -> None:
         before_push, after_push = _after_refresh(args.accounts, args.history, min(runs, 5))
         print(
             f"after each refresh with {args.accounts} accounts and {args.accounts * args.history} past snapshots: "
-            f"before the push (limit orders) median {before_push:.0f} ms, "
-            f"after it (snapshots, tidy-up) median {after_push:.0f} ms"
+            f"before the push (limit orders, snapshots) median {before_push:.0f} ms, "
+            f"after it (tidy-up) median {after_push:.0f} ms"
         )
         if args.json:
             figures = {

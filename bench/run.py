@@ -284,8 +284,8 @@ class Runner:
                     f"{data['refreshes']} refreshes, {data['statements']:.0f} statements each",
                     f"after each refresh, with {data['accounts']:,} accounts and {data['snapshots']:,} past "
                     f"snapshots: {data['before_push_ms']:.0f} ms before the browsers get the prices (limit "
-                    f"orders), {data['after_push_ms']:.0f} ms of housekeeping after the push (a snapshot per "
-                    "account, pruning)",
+                    f"orders, a snapshot per account), {data['after_push_ms']:.0f} ms of housekeeping after the "
+                    "push",
                 ],
             )
         )

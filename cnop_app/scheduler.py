@@ -108,11 +108,12 @@ def due_at(status: dict[str, Any], interval: int) -> datetime:
 
 
 def register_followups() -> None:
-    """What follows each refresh that stored prices, in the refresher's process: filled limit orders
-    before the push (the browsers see the fills with the new prices); after it, a portfolio snapshot
-    per account, the login throttle's pruning and new logos (the feed just answered)."""
+    """What follows each refresh that stored prices, in the refresher's process. Before the push, what
+    the browsers show with the new prices: filled limit orders, and a portfolio snapshot per account
+    (the portfolio's value chart ends at it). After it: the login throttle's pruning and new logos
+    (the feed just answered)."""
     add_post_refresh_callback(trading.match_limit_orders)
-    add_post_refresh_callback(portfolio.record_snapshots, after_push=True)
+    add_post_refresh_callback(portfolio.record_snapshots)
     add_post_refresh_callback(throttle.prune, after_push=True)
     add_post_refresh_callback(logos.refresh_logos, after_push=True)
 
@@ -248,8 +249,7 @@ class _PriceScheduler:
         # A failed refresh is retried by the watcher at the back-off / breaker time (status "retry_at").
         if result.stored_prices:
             await self._prices_moved(result.version, stored_here=True)
-            # After this process's push: the browsers' new prices do not wait for the housekeeping
-            # (a portfolio snapshot per account took 0.2-0.7 s at 1,000 accounts, see docs/performance.md).
+            # After this process's push: the browsers' new prices do not wait for the housekeeping.
             await self._in_thread(run_post_refresh_callbacks, True)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:

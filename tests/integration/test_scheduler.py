@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,13 @@ from sqlmodel import func, select
 from cnop_app import scheduler
 from cnop_app.config import reset_settings
 from cnop_app.db import read_session
-from cnop_app.models import Asset
+from cnop_app.models import Asset, utcnow
 from cnop_app.observability.metrics import REGISTRY
-from cnop_app.services import activity, leases, market
+from cnop_app.services import activity, leases, market, portfolio
 from cnop_app.services.market import RefreshResult
 from tests.support.coingecko_server import FakeCoinGecko, Reply, fake_coingecko
 from tests.support.helpers import RedisServer
+from tests.support.trading_fixtures import make_user
 
 __all__ = ["fake_coingecko"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,6 +188,33 @@ def test_the_push_does_not_wait_for_housekeeping(cnop_env: Path, monkeypatch: py
         scheduler.remove_post_refresh_callback(housekeeping)
         scheduler.remove_post_refresh_callback(before)
         scheduler.remove_async_post_refresh_callback(push)
+
+
+def test_the_push_shows_the_snapshot_at_the_new_prices(cnop_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The portfolio page's value chart is re-read on each push: the app's follow-ups record the
+    snapshot at the new prices before the browsers get them, so the chart ends where the equity is."""
+    monkeypatch.setenv("CNOP_MARKET_SOURCE", "simulated")
+    reset_settings()
+    for registry in ("_sync_callbacks", "_after_push_callbacks", "_async_callbacks"):
+        monkeypatch.setattr(scheduler, registry, [])  # only the app's follow-ups, restored afterwards
+    user = make_user("carol_001", "100")
+    newest: list[datetime] = []
+
+    async def push() -> None:
+        newest.append(portfolio.history(user, "24h")[-1].at)
+
+    scheduler.register_followups()
+    scheduler.add_async_post_refresh_callback(push)
+
+    async def refresh_job() -> None:
+        refresher = scheduler._PriceScheduler()
+        refresher.interval = 0
+        await refresher._refresh_job()
+
+    started = utcnow()
+    portfolio.record_snapshots(started - timedelta(minutes=5))  # the last refresh's
+    asyncio.run(refresh_job())
+    assert len(newest) == 1 and newest[0] >= started
 
 
 def test_lease_held_elsewhere_means_no_refresh(fake_coingecko: FakeCoinGecko) -> None:
