@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from cnop_app.api.deps import in_db_thread
+from cnop_app.api.deps import reading
 from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.market import AssetHistoryEnvelope, AssetListOut, AssetOut, MarketStatusOut
 from cnop_app.config import get_settings
@@ -25,7 +25,7 @@ async def list_assets(
     active_only: bool = Query(default=True),
     limit: int = Query(default=50, ge=1, le=market.MAX_LIST_LIMIT),
 ) -> Response:
-    return Response(await in_db_thread(lambda: _asset_list(active_only, limit)), media_type="application/json")
+    return Response(await reading(lambda: _asset_list(active_only, limit)), media_type="application/json")
 
 
 # The rendered asset list, shared by every caller within one second of one market state of one

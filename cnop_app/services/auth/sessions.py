@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_connection, read_session, write_session
+from cnop_app.db import UnitOfWork, read_connection, read_session, write_or_defer, write_session
 from cnop_app.domain.enums import Role
 from cnop_app.domain.errors import (
     AuthenticationFailed,
@@ -147,7 +147,8 @@ def authenticate(token: object, known: SessionRows | None = None) -> Principal:
         # Signed with our secret but no such session: a wiped database, or a leaked secret.
         raise _rejected("invalid", "Token has been revoked")
     if found.revoked_at is not None:
-        _record_revoked_reuse(username, jti, found.revoked_at)
+        revoked_at = found.revoked_at
+        write_or_defer(lambda: _record_revoked_reuse(username, jti, revoked_at))
         raise _rejected("revoked", "Token has been revoked")
     if found.expires_at <= now:
         raise _rejected("expired", "Token has expired")

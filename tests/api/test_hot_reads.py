@@ -1,0 +1,119 @@
+"""The API's hot reads (balance, portfolio, the asset list): on SQLite they run on the event loop, never
+queued behind a group commit on the database thread; on PostgreSQL they take one hop to a database
+thread. A revoked token presented to them is still audited, on the database thread, before the 401."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlmodel import select
+
+from cnop_app.api import create_api
+from cnop_app.db import SERVER_DB_THREADS, SQLITE_DB_THREADS, db_executor, read_engine, read_session, write_engine
+from cnop_app.models import AuditEvent
+from cnop_app.services import audit
+from tests.support.helpers import register_and_login
+from tests.support.trading_fixtures import add_asset
+
+HOT_READS = ("/api/v1/balance", "/api/v1/portfolio", "/api/v1/inventory/assets?limit=100")
+
+
+@pytest.fixture
+def api_on(any_db: str) -> Iterator[tuple[TestClient, str]]:
+    with TestClient(create_api(), raise_server_exceptions=False) as client:
+        yield client, any_db
+
+
+@contextmanager
+def statement_threads() -> Iterator[list[tuple[str, str]]]:
+    """(thread name, statement) of every statement sent while the block runs, on either engine."""
+    seen: list[tuple[str, str]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append((threading.current_thread().name, statement))
+
+    engines = {read_engine(), write_engine()}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+def _get_all(client: TestClient, headers: dict[str, str], paths: tuple[str, ...]) -> tuple[str, list[int]]:
+    """GET each path on an event loop in this thread: (the loop's thread name, the status codes).
+    Each request has 2 s: a read queued behind a busy database thread would not make it."""
+
+    async def run() -> tuple[str, list[int]]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            codes = [(await asyncio.wait_for(http.get(path, headers=headers), 2)).status_code for path in paths]
+        return threading.current_thread().name, codes
+
+    return asyncio.run(run())
+
+
+def test_hot_reads_run_on_the_loop_on_sqlite_and_on_a_database_thread_on_postgresql(
+    api_on: tuple[TestClient, str],
+) -> None:
+    client, backend = api_on
+    add_asset("BTC", "100")
+    headers = register_and_login(client)
+    with statement_threads() as seen:
+        loop_thread, codes = _get_all(client, headers, HOT_READS)
+    assert codes == [200, 200, 200]
+    threads = {name for name, _statement in seen}
+    assert len(seen) >= 4  # the session, the balance, today's moves, the holdings...
+    if backend == "sqlite":
+        assert threads == {loop_thread}
+    else:
+        assert loop_thread not in threads and all(name.startswith("cnop-db") for name in threads)
+
+
+def test_a_hot_read_on_sqlite_is_not_queued_behind_the_database_thread(cnop_env: Path) -> None:
+    with TestClient(create_api(), raise_server_exceptions=False) as client:
+        add_asset("BTC", "100")
+        headers = register_and_login(client)
+        # A long group commit, on every database thread (the executor is first in, first out).
+        release, started = threading.Event(), threading.Event()
+
+        def long_commit() -> None:
+            started.set()
+            release.wait(30)
+
+        jobs = [db_executor().submit(long_commit) for _ in range(max(SQLITE_DB_THREADS, SERVER_DB_THREADS))]
+        try:
+            assert started.wait(5)
+            _loop, codes = _get_all(client, headers, HOT_READS)
+        finally:
+            release.set()
+            for job in jobs:
+                job.result(5)
+        assert codes == [200, 200, 200]
+
+
+def test_a_revoked_token_at_a_hot_read_is_audited_on_the_database_thread_before_the_401(
+    api_on: tuple[TestClient, str],
+) -> None:
+    client, _backend = api_on
+    headers = register_and_login(client)
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 200
+    with statement_threads() as seen:
+        loop_thread, codes = _get_all(client, headers, ("/api/v1/balance",))
+    assert codes == [401]
+    inserts = [name for name, statement in seen if statement.startswith("INSERT INTO audit_events")]
+    assert len(inserts) == 1 and inserts[0] != loop_thread and inserts[0].startswith("cnop-db")
+    with read_session() as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.event_type == audit.REVOKED_TOKEN_PRESENTED)).all()
+    assert [row.username for row in rows] == ["alice_01"]
