@@ -9,6 +9,8 @@ writers serialize instead of failing on lock upgrade) and on PostgreSQL relies o
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import os
 import sqlite3
 import threading
@@ -22,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String, event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -30,6 +33,14 @@ from cnop_app.config import get_settings
 from cnop_app.domain.errors import DomainError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class WriterBusy(Exception):
+    """`UnitOfWork(wait=False)` found the SQLite writer busy: nothing was done; retry where waiting is fine."""
+
+
+# Set while `UnitOfWork(wait=False)` opens its transaction: the BEGIN hook then does not wait.
+_no_wait = threading.local()
 
 
 class ExactDecimal(TypeDecorator):
@@ -164,7 +175,17 @@ def _new_engine(url: str, immediate: bool) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql(begin_sql)
+            if not getattr(_no_wait, "on", False):
+                conn.exec_driver_sql(begin_sql)
+                return
+            # Fail at once if another process holds the write lock (the event loop must not sleep in
+            # SQLite's busy handler); the pragmas go straight to the driver, they change no data.
+            driver = conn.connection.driver_connection
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.exec_driver_sql(begin_sql)
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
@@ -248,14 +269,17 @@ def read_connection() -> Iterator[Connection]:
             _reading.conn = None
 
 
-def reads_on_the_loop() -> bool:
-    """Whether the API's hot reads run on the event loop instead of the database thread.
+def work_on_the_loop() -> bool:
+    """Whether the API's hot reads and its group commits run on the event loop instead of the
+    database thread: on SQLite, a local file.
 
-    On SQLite: a read is a few hundred microseconds of Python against a local file and, in WAL mode,
-    never waits for the writer. One worker's threads take turns at one interpreter lock, so handing
-    the read to the database thread freed nothing for the loop; it only added the hop (a future, a
-    wake-up of the loop, two lock hand-offs), a quarter of a balance request's CPU. On PostgreSQL
-    a read waits on the network: it stays on the database threads."""
+    One worker's threads take turns at one interpreter lock, so handing database work to another
+    thread freed nothing for the loop. It cost a future and a wake-up of the loop per hop, and the
+    database thread gave the lock away at every statement (SQLite releases it while it works) and
+    then waited for it, holding the write lock meanwhile: a quarter of a balance request's CPU, a
+    third of an order's. A read in WAL mode never waits for the writer; a group commit runs there
+    only when the writer is free (`UnitOfWork(wait=False)`). On PostgreSQL every statement waits on
+    the network: the work stays on the database threads."""
     return get_settings().is_sqlite
 
 
@@ -283,7 +307,8 @@ def write_or_defer(write: Callable[[], None]) -> None:
     if writes is None:
         write()
     else:
-        writes.append(write)
+        # Run later in this context: the audit row names this request and client.
+        writes.append(functools.partial(contextvars.copy_context().run, write))
 
 
 # SQLite allows one writer at a time. Threads of this process queue on this lock instead of
@@ -351,8 +376,11 @@ class UnitOfWork:
     lock up front); on PostgreSQL row locks come from `SELECT ... FOR UPDATE`.
     """
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, *, wait: bool = True) -> None:
         self._engine = engine
+        # False (the event loop's group commit): on SQLite, take the process writer lock and the
+        # database's write lock now, or raise `WriterBusy` at once instead of waiting for them.
+        self._wait = wait
         self._lock: Any = None
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
@@ -369,14 +397,36 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         engine = self._engine or write_engine()
-        self._lock = _sqlite_writer if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        self._lock.__enter__()
+        sqlite = engine.dialect.name == "sqlite"
+        self._lock = _sqlite_writer if sqlite else contextlib.nullcontext()
+        if sqlite and not self._wait:
+            if not _sqlite_writer.acquire(blocking=False):
+                raise WriterBusy("another thread of this process is writing")
+        else:
+            self._lock.__enter__()
         try:
             self._session = Session(engine, expire_on_commit=False)
+            if sqlite and not self._wait:
+                self._begin_without_waiting(self._session)
         except BaseException:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
             self._lock.__exit__(None, None, None)
             raise
         return self
+
+    @staticmethod
+    def _begin_without_waiting(session: Session) -> None:
+        _no_wait.on = True
+        try:
+            session.connection()  # BEGIN IMMEDIATE, with no busy timeout (see `_new_engine`)
+        except OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WriterBusy("another process is writing") from exc
+            raise
+        finally:
+            _no_wait.on = False
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -434,7 +484,7 @@ class UnitOfWork:
             raise
 
 
-def run_batch(works: Sequence[Callable[[UnitOfWork], Any]]) -> list[tuple[bool, Any]]:
+def run_batch(works: Sequence[Callable[[UnitOfWork], Any]], *, wait: bool = True) -> list[tuple[bool, Any]]:
     """Group commit: run `works` in ONE transaction and commit once.
 
     Each work writes through the services (`unit_of_work(uow)` / `write_session(uow)`), each service
@@ -448,10 +498,12 @@ def run_batch(works: Sequence[Callable[[UnitOfWork], Any]]) -> list[tuple[bool, 
     (`tainted`: a constraint violated mid-write, a database error), the whole transaction is rolled
     back and every work that had not been refused cleanly runs again, this time each in a real
     savepoint. A clean refusal stands: it changed nothing, and its error (and the metrics it counted)
-    are not repeated."""
+    are not repeated.
+
+    `wait=False`: raise `WriterBusy`, having run nothing, if the SQLite writer is busy."""
     outcomes: list[tuple[bool, Any]] = []
     try:
-        with UnitOfWork() as uow:
+        with UnitOfWork(wait=wait) as uow:
             uow.optimistic = True
             for work in works:
                 outcomes.append(_run_one(work, uow))
@@ -463,6 +515,8 @@ def run_batch(works: Sequence[Callable[[UnitOfWork], Any]]) -> list[tuple[bool, 
                 refused = {i for i, (ok, _) in enumerate(outcomes[:-1]) if not ok}
                 outcomes = [outcomes[i] if i in refused else _run_one(work, uow) for i, work in enumerate(works)]
             uow.commit()
+    except WriterBusy:
+        raise
     except Exception as exc:
         return [(False, exc)] * len(works)
     return outcomes

@@ -14,7 +14,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, db_executor, deferring_writes, read_connection, reads_on_the_loop, run_batch
+from cnop_app.db import (
+    UnitOfWork,
+    WriterBusy,
+    db_executor,
+    deferring_writes,
+    read_connection,
+    run_batch,
+    work_on_the_loop,
+)
 from cnop_app.domain import network
 from cnop_app.domain.errors import AuthenticationFailed, Forbidden
 from cnop_app.observability.metrics import WRITE_BATCH
@@ -94,10 +102,10 @@ async def as_caller(credentials: HTTPAuthorizationCredentials, work: Callable[[a
 
 
 async def reading(work: Callable[[], T]) -> T:
-    """Run a read-only unit of work where reads are cheapest (`db.reads_on_the_loop`): inline on
+    """Run a read-only unit of work where reads are cheapest (`db.work_on_the_loop`): inline on
     SQLite, else in one hop to the database thread. A write the read makes on the way (the audit row
     of a revoked token) is run on the database thread, before the answer, not on the loop."""
-    if not reads_on_the_loop():
+    if not work_on_the_loop():
         return await in_db_thread(work)
     with deferring_writes() as writes:
         try:
@@ -130,11 +138,16 @@ class _Queued:
 
 
 class _WriteBatcher:
-    """Group commit for the API's writes. Requests queue here; one job on the database thread takes
-    every write queued at that moment (up to MAX_BATCH), authenticates them all (their sessions read
-    in one statement), runs them in one transaction (`db.run_batch`) and commits once; each request
-    gets its own result or its own error. Ordered by account so that concurrent batches lock accounts
-    in the same order (PostgreSQL: no deadlock between instances)."""
+    """Group commit for the API's writes. Requests queue here; one drain takes every write queued at
+    that moment (up to MAX_BATCH), authenticates them all (their sessions read in one statement),
+    runs them in one transaction (`db.run_batch`) and commits once; each request gets its own result
+    or its own error. Ordered by account so that concurrent batches lock accounts in the same order
+    (PostgreSQL: no deadlock between instances).
+
+    Where it drains: on SQLite (`db.work_on_the_loop`), on the event loop itself, right after the
+    requests that queued, when the writer is free; if another thread or process is writing, that batch
+    and the ones after it drain on the database thread, which may wait. On PostgreSQL, always on the
+    database thread."""
 
     MAX_BATCH = 64
 
@@ -160,35 +173,87 @@ class _WriteBatcher:
             start = not self._draining
             self._draining = True
         if start:
-            db_executor().submit(self._drain)
+            if work_on_the_loop():
+                loop.call_soon(self._drain_on_loop)  # after the requests ready now have queued
+            else:
+                db_executor().submit(self._drain)
         return await future
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
-                if not batch:
-                    self._draining = False
-                    return
-            batch.sort(key=lambda item: item.username)
-            try:
-                known: auth.SessionRows | None = auth.read_sessions(item.jti for item in batch)
-            except Exception:  # each request then reads its own session, and fails on its own
-                known = None
-            ready: list[tuple[Callable[[UnitOfWork], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]] = []
+    def _take(self) -> list[_Queued]:
+        """The next batch, in account order; none left: the drain ends."""
+        with self._lock:
+            batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+            if not batch:
+                self._draining = False
+        batch.sort(key=lambda item: item.username)
+        return batch
+
+    def _drain(self, ready: list[_Ready] | None = None) -> None:
+        """On the database thread: commit `ready` (handed over by the loop), then every batch queued."""
+        if ready:
+            self._commit(ready, wait=True)
+        while batch := self._take():
+            self._commit(self._authenticate(batch, on_loop=False), wait=True)
+
+    def _drain_on_loop(self) -> None:
+        """One batch on the event loop, then the next one in a later turn of the loop."""
+        batch = self._take()
+        if not batch:
+            return
+        ready: list[_Ready] = []
+        try:
+            ready = self._authenticate(batch, on_loop=True)
+            self._commit(ready, wait=False)
+        except WriterBusy:  # nothing ran: the batch, and the drain, go on where waiting is fine
+            db_executor().submit(self._drain, ready)
+            return
+        except Exception as exc:  # a bug: answer the batch rather than leave it waiting
+            for item in batch:
+                item.loop.call_soon_threadsafe(_settle, item.future, False, exc)
+        asyncio.get_running_loop().call_soon(self._drain_on_loop)
+
+    def _authenticate(self, batch: list[_Queued], on_loop: bool) -> list[_Ready]:
+        """Each request's work, bound to its verified caller; a refused one is answered here."""
+        try:
+            known: auth.SessionRows | None = auth.read_sessions(item.jti for item in batch)
+        except Exception:  # each request then reads its own session, and fails on its own
+            known = None
+        ready: list[_Ready] = []
+        refused: list[tuple[_Queued, Exception]] = []
+        with deferring_writes() as writes:  # the audit row of a revoked token presented again
             for item in batch:
                 try:
-                    ready.append((item.job(known), item.future, item.loop))
+                    ready.append((item.job(known), item))
                 except Exception as exc:  # authentication refused: this request only
-                    item.loop.call_soon_threadsafe(_settle, item.future, False, exc)
-            outcomes = run_batch([work for work, _future, _loop in ready])
-            WRITE_BATCH.observe(len(ready))
-            for (_work, future, loop), (ok, value) in zip(ready, outcomes, strict=True):
-                loop.call_soon_threadsafe(_settle, future, ok, value)
+                    refused.append((item, exc))
+        if writes and on_loop:  # written on the database thread, then the 401s
+            db_executor().submit(_write_then_refuse, writes, refused)
+        else:
+            _write_then_refuse(writes, refused)
+        return ready
+
+    @staticmethod
+    def _commit(ready: list[_Ready], wait: bool) -> None:
+        if not ready:
+            return
+        outcomes = run_batch([work for work, _item in ready], wait=wait)
+        WRITE_BATCH.observe(len(ready))
+        for (_work, item), (ok, value) in zip(ready, outcomes, strict=True):
+            item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
+
+
+_Ready = tuple[Callable[[UnitOfWork], Any], _Queued]
+
+
+def _write_then_refuse(writes: list[Callable[[], None]], refused: list[tuple[_Queued, Exception]]) -> None:
+    for write in writes:
+        write()
+    for item, exc in refused:
+        item.loop.call_soon_threadsafe(_settle, item.future, False, exc)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():  # the client went away: its order stands, as it would have without batching
+    if future.done():  # cancelled: the client went away; its order stands, as it would have unbatched
         return
     if ok:
         future.set_result(value)

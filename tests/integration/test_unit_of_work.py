@@ -3,6 +3,7 @@ unless it is committed."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,12 +13,13 @@ import pytest
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine, func, select
 
-from cnop_app.db import UnitOfWork, read_connection, read_session
+from cnop_app.config import get_settings
+from cnop_app.db import SQLITE_BUSY_TIMEOUT_MS, UnitOfWork, WriterBusy, read_connection, read_session, write_session
 from cnop_app.domain.errors import BusinessRuleViolation
 from cnop_app.models import Account, AuditEvent, AuthSession, LedgerEntry, User
 from cnop_app.observability.metrics import AUTH_EVENTS, CASH_MOVES, ORDERS, REGISTRY
 from cnop_app.services import accounts, auth, trading
-from tests.support.helpers import STRONG_PASSWORD, user_payload
+from tests.support.helpers import STRONG_PASSWORD, sqlite_write_lock_in_another_process, user_payload
 from tests.support.trading_fixtures import add_asset, make_user
 
 
@@ -119,3 +121,51 @@ def test_hot_reads_open_no_transaction_on_postgresql_and_share_a_snapshot_on_sql
     with UnitOfWork() as uow:
         accounts.deposit("alice_01", "5", None, uow=uow)  # rolled back: not committed
     assert _count(LedgerEntry) == 1
+
+
+def test_a_unit_that_must_not_wait_is_refused_at_once_while_another_thread_or_process_writes(
+    cnop_env: Path,
+) -> None:
+    """`UnitOfWork(wait=False)` (the event loop's group commit): WriterBusy, and nothing done, while the
+    writer is busy in this process or another, instead of waiting up to the 30 s busy timeout."""
+    make_user("bob_0001", "10")
+
+    def try_now() -> BaseException | None:
+        outcome: list[BaseException | None] = []
+
+        def attempt() -> None:
+            try:
+                with UnitOfWork(wait=False) as uow:
+                    accounts.deposit("bob_0001", "1", uow=uow)
+                    uow.commit()
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        runner = threading.Thread(target=attempt)
+        runner.start()
+        runner.join(5)  # a unit that waited would still be waiting
+        assert outcome, "UnitOfWork(wait=False) waited for the writer"
+        return outcome[0]
+
+    writing, release = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        with write_session():
+            writing.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=other_thread)
+    writer.start()
+    try:
+        assert writing.wait(5)
+        assert isinstance(try_now(), WriterBusy)
+    finally:
+        release.set()
+        writer.join(10)
+    with sqlite_write_lock_in_another_process(get_settings().database_url):
+        assert isinstance(try_now(), WriterBusy)
+    assert try_now() is None  # free again: it writes, and waits as usual afterwards
+    assert accounts.get_balance("bob_0001").current_balance == Decimal("11")
+    with UnitOfWork(wait=False) as uow:
+        assert uow.session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS

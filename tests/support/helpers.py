@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -121,3 +122,30 @@ def statements_on(engine: Engine) -> Iterator[list[str]]:
     with executed_on(engine) as seen:
         yield statements
     statements.extend(statement for statement, _ in seen)
+
+
+# A second process that holds an SQLite database's write lock until its stdin closes.
+_HOLD_WRITE_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+conn.execute("ROLLBACK")
+"""
+
+
+@contextmanager
+def sqlite_write_lock_in_another_process(database_url: str) -> Iterator[None]:
+    """Another process holds the write lock of this SQLite database while the block runs."""
+    path = database_url.removeprefix("sqlite:///")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE_LOCK, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()
+        holder.wait(10)
