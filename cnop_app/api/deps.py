@@ -146,8 +146,8 @@ class _WriteBatcher:
 
     Where it drains: on SQLite (`db.work_on_the_loop`), on the event loop itself, right after the
     requests that queued, when the writer is free; if another thread or process is writing, that batch
-    and the ones after it drain on the database thread, which may wait. On PostgreSQL, always on the
-    database thread."""
+    waits for it on the database thread, and the drain then comes back to the loop. On PostgreSQL,
+    always on the database thread."""
 
     MAX_BATCH = 64
 
@@ -188,12 +188,19 @@ class _WriteBatcher:
         batch.sort(key=lambda item: item.username)
         return batch
 
-    def _drain(self, ready: list[_Ready] | None = None) -> None:
-        """On the database thread: commit `ready` (handed over by the loop), then every batch queued."""
-        if ready:
-            self._commit(ready, wait=True)
+    def _drain(self) -> None:
+        """On the database thread (PostgreSQL): every batch queued, until none is left."""
         while batch := self._take():
             self._commit(self._authenticate(batch, on_loop=False), wait=True)
+
+    def _commit_then_back_to_the_loop(self, ready: list[_Ready], loop: asyncio.AbstractEventLoop) -> None:
+        """On the database thread: commit a batch the loop found the writer busy for (waiting for it),
+        then hand the drain back to the loop. Only this batch: the writer is mostly busy for a moment
+        (the mirror's bookkeeping, a refresh), and the next batches are cheaper on the loop."""
+        try:
+            self._commit(ready, wait=True)
+        finally:
+            loop.call_soon_threadsafe(self._drain_on_loop)
 
     def _drain_on_loop(self) -> None:
         """One batch on the event loop, then the next one in a later turn of the loop."""
@@ -204,8 +211,8 @@ class _WriteBatcher:
         try:
             ready = self._authenticate(batch, on_loop=True)
             self._commit(ready, wait=False)
-        except WriterBusy:  # nothing ran: the batch, and the drain, go on where waiting is fine
-            db_executor().submit(self._drain, ready)
+        except WriterBusy:  # nothing ran: this batch waits for the writer on the database thread
+            db_executor().submit(self._commit_then_back_to_the_loop, ready, asyncio.get_running_loop())
             return
         except Exception as exc:  # a bug: answer the batch rather than leave it waiting
             for item in batch:
