@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import weakref
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -200,7 +201,17 @@ class _WriteBatcher:
         try:
             self._commit(ready, wait=True)
         finally:
-            loop.call_soon_threadsafe(self._drain_on_loop)
+            if self._more() and not loop.is_closed():
+                loop.call_soon_threadsafe(self._drain_on_loop)
+
+    def _more(self) -> bool:
+        """Whether writes are queued; if not, the drain ends here (the next write starts one): a drain
+        never ends in a callback that a stopped loop might not run."""
+        with self._lock:
+            if not self._pending:
+                self._draining = False
+                return False
+            return True
 
     def _drain_on_loop(self) -> None:
         """One batch on the event loop, then the next one in a later turn of the loop."""
@@ -216,8 +227,9 @@ class _WriteBatcher:
             return
         except Exception as exc:  # a bug: answer the batch rather than leave it waiting
             for item in batch:
-                item.loop.call_soon_threadsafe(_settle, item.future, False, exc)
-        asyncio.get_running_loop().call_soon(self._drain_on_loop)
+                _answer(item, False, exc)
+        if self._more():
+            asyncio.get_running_loop().call_soon(self._drain_on_loop)
 
     def _authenticate(self, batch: list[_Queued], on_loop: bool) -> list[_Ready]:
         """Each request's work, bound to its verified caller; a refused one is answered here."""
@@ -246,7 +258,7 @@ class _WriteBatcher:
         outcomes = run_batch([work for work, _item in ready], wait=wait)
         WRITE_BATCH.observe(len(ready))
         for (_work, item), (ok, value) in zip(ready, outcomes, strict=True):
-            item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
+            _answer(item, ok, value)
 
 
 _Ready = tuple[Callable[[UnitOfWork], Any], _Queued]
@@ -256,7 +268,16 @@ def _write_then_refuse(writes: list[Callable[[], None]], refused: list[tuple[_Qu
     for write in writes:
         write()
     for item, exc in refused:
-        item.loop.call_soon_threadsafe(_settle, item.future, False, exc)
+        _answer(item, False, exc)
+
+
+def _answer(item: _Queued, ok: bool, value: Any) -> None:
+    """Settle a request's future on its loop, from any thread. A loop that has stopped (a worker
+    shutting down) has nobody waiting: nothing to do, and the drain goes on."""
+    try:
+        item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
+    except RuntimeError:  # the loop is closed
+        pass
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -268,14 +289,20 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-_writes = _WriteBatcher()
+# One batcher per event loop: a worker has one; tests and tools that run several loops in one process
+# must not queue a request on a loop that has stopped.
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _WriteBatcher] = weakref.WeakKeyDictionary()
 
 
 async def as_caller_writing(
     credentials: HTTPAuthorizationCredentials, work: Callable[[auth.Principal, UnitOfWork], T]
 ) -> T:
     """Like `as_caller`, for a write: `work(principal, uow)` joins the current group commit."""
-    return await _writes.submit(credentials, work)
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _WriteBatcher()
+    return await batcher.submit(credentials, work)
 
 
 def admin_principal(principal: auth.Principal = Depends(current_principal)) -> auth.Principal:

@@ -127,6 +127,13 @@ def test_while_the_writer_is_busy_orders_wait_on_the_database_thread_and_the_loo
 
         with order_insert_threads() as threads:
             loop_thread, codes, waited = asyncio.run(scenario())
+
+        async def later_order() -> int:  # on a new loop: the drain did not stay with the old one
+            transport = httpx.ASGITransport(app=client.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                return (await asyncio.wait_for(http.post("/api/v1/orders", json=BUY, headers=users[0]), 5)).status_code
+
+        assert asyncio.run(later_order()) == 201
     assert codes == [201, 201]
     assert waited  # they were held by the writer...
     assert threads and loop_thread not in threads  # ...and written by the database thread once it was free
