@@ -9,17 +9,19 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from cnop_app.api import create_api
 from cnop_app.config import get_settings
-from cnop_app.db import read_engine, write_engine, write_session
-from tests.support.helpers import register_and_login, sqlite_write_lock_in_another_process
+from tests.support.helpers import (
+    another_thread_writing,
+    register_and_login,
+    sqlite_write_lock_in_another_process,
+    statement_threads,
+)
 from tests.support.trading_fixtures import add_asset, check_invariants
 
 BUY = {"order_type": "market_buy", "asset_id": "BTC", "quantity": "0.1"}
@@ -33,21 +35,12 @@ def api_on(any_db: str) -> Iterator[tuple[TestClient, str]]:
 
 @contextmanager
 def order_insert_threads() -> Iterator[list[str]]:
-    """The thread of every statement that inserts an order, sent while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "INSERT INTO orders" in statement:  # PostgreSQL writes a fill in one WITH ... statement
-            seen.append(threading.current_thread().name)
-
-    engines = {read_engine(), write_engine()}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+    """The thread of every statement that inserts an order, sent while the block runs (filled when
+    it ends). PostgreSQL writes a fill in one WITH ... statement."""
+    threads: list[str] = []
+    with statement_threads() as seen:
+        yield threads
+    threads.extend(name for name, statement in seen if "INSERT INTO orders" in statement)
 
 
 def _funded_users(client: TestClient, count: int) -> list[dict[str, str]]:
@@ -79,26 +72,6 @@ def test_orders_commit_on_the_loop_on_sqlite_and_on_a_database_thread_on_postgre
     else:
         assert loop_thread not in threads and all(name.startswith("cnop-db") for name in threads)
     check_invariants()
-
-
-@contextmanager
-def another_thread_writing() -> Iterator[None]:
-    """A thread of this process holds the writer (a refresh writing its snapshots, say)."""
-    writing, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with write_session():
-            writing.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert writing.wait(5)
-        yield
-    finally:
-        release.set()
-        holder.join(10)
 
 
 @pytest.mark.parametrize("writer", ["another thread", "another process"])

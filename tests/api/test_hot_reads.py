@@ -7,21 +7,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from sqlmodel import select
 
 from cnop_app.api import create_api
-from cnop_app.db import SERVER_DB_THREADS, SQLITE_DB_THREADS, db_executor, read_engine, read_session, write_engine
+from cnop_app.db import SERVER_DB_THREADS, SQLITE_DB_THREADS, db_executor, read_session
 from cnop_app.models import AuditEvent
 from cnop_app.services import audit
-from tests.support.helpers import register_and_login
+from tests.support.helpers import register_and_login, statement_threads
 from tests.support.trading_fixtures import add_asset
 
 HOT_READS = ("/api/v1/balance", "/api/v1/portfolio", "/api/v1/inventory/assets?limit=100")
@@ -31,24 +28,6 @@ HOT_READS = ("/api/v1/balance", "/api/v1/portfolio", "/api/v1/inventory/assets?l
 def api_on(any_db: str) -> Iterator[tuple[TestClient, str]]:
     with TestClient(create_api(), raise_server_exceptions=False) as client:
         yield client, any_db
-
-
-@contextmanager
-def statement_threads() -> Iterator[list[tuple[str, str]]]:
-    """(thread name, statement) of every statement sent while the block runs, on either engine."""
-    seen: list[tuple[str, str]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append((threading.current_thread().name, statement))
-
-    engines = {read_engine(), write_engine()}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 def _get_all(client: TestClient, headers: dict[str, str], paths: tuple[str, ...]) -> tuple[str, list[int]]:

@@ -14,12 +14,17 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine, func, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import SQLITE_BUSY_TIMEOUT_MS, UnitOfWork, WriterBusy, read_connection, read_session, write_session
+from cnop_app.db import SQLITE_BUSY_TIMEOUT_MS, UnitOfWork, WriterBusy, read_connection, read_session
 from cnop_app.domain.errors import BusinessRuleViolation
 from cnop_app.models import Account, AuditEvent, AuthSession, LedgerEntry, User
 from cnop_app.observability.metrics import AUTH_EVENTS, CASH_MOVES, ORDERS, REGISTRY
 from cnop_app.services import accounts, auth, trading
-from tests.support.helpers import STRONG_PASSWORD, sqlite_write_lock_in_another_process, user_payload
+from tests.support.helpers import (
+    STRONG_PASSWORD,
+    another_thread_writing,
+    sqlite_write_lock_in_another_process,
+    user_payload,
+)
 from tests.support.trading_fixtures import add_asset, make_user
 
 
@@ -148,21 +153,8 @@ def test_a_unit_that_must_not_wait_is_refused_at_once_while_another_thread_or_pr
         assert outcome, "UnitOfWork(wait=False) waited for the writer"
         return outcome[0]
 
-    writing, release = threading.Event(), threading.Event()
-
-    def other_thread() -> None:
-        with write_session():
-            writing.set()
-            release.wait(30)
-
-    writer = threading.Thread(target=other_thread)
-    writer.start()
-    try:
-        assert writing.wait(5)
+    with another_thread_writing():
         assert isinstance(try_now(), WriterBusy)
-    finally:
-        release.set()
-        writer.join(10)
     with sqlite_write_lock_in_another_process(get_settings().database_url):
         assert isinstance(try_now(), WriterBusy)
     assert try_now() is None  # free again: it writes, and waits as usual afterwards

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
-from cnop_app.db import dispose_engines
+from cnop_app.db import dispose_engines, read_engine, write_engine, write_session
 from cnop_app.manage import migrate
 
 STRONG_PASSWORD = "Correct-Horse-42"
@@ -149,3 +150,41 @@ def sqlite_write_lock_in_another_process(database_url: str) -> Iterator[None]:
         if holder.stdin is not None:
             holder.stdin.close()
         holder.wait(10)
+
+
+@contextmanager
+def statement_threads() -> Iterator[list[tuple[str, str]]]:
+    """(thread name, statement) of every statement either engine sends while the block runs."""
+    seen: list[tuple[str, str]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append((threading.current_thread().name, statement))
+
+    engines = {read_engine(), write_engine()}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def another_thread_writing() -> Iterator[None]:
+    """A thread of this process holds the writer while the block runs (a refresh writing, say)."""
+    writing, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with write_session():
+            writing.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert writing.wait(5)
+        yield
+    finally:
+        release.set()
+        holder.join(10)
