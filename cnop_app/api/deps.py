@@ -108,19 +108,19 @@ async def reading(work: Callable[[], T]) -> T:
     of a revoked token) is run on the database thread, before the answer, not on the loop."""
     if not work_on_the_loop():
         return await in_db_thread(work)
+    error: Exception | None = None
+    # Nothing is awaited inside the block: the collection is this thread's, and other requests run
+    # on the loop while this one awaits its writes.
     with deferring_writes() as writes:
         try:
             result = work()
-        except Exception:
-            await _run_writes(writes)
-            raise
-    await _run_writes(writes)
-    return result
-
-
-async def _run_writes(writes: list[Callable[[], None]]) -> None:
+        except Exception as exc:
+            error = exc
     for write in writes:
         await in_db_thread(write)
+    if error is not None:
+        raise error
+    return result
 
 
 async def in_db_thread(work: Callable[[], T]) -> T:

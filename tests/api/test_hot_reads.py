@@ -16,8 +16,9 @@ from sqlmodel import select
 
 from cnop_app.api import create_api
 from cnop_app.db import SERVER_DB_THREADS, SQLITE_DB_THREADS, db_executor, read_session
+from cnop_app.domain.errors import AuthenticationFailed
 from cnop_app.models import AuditEvent
-from cnop_app.services import audit
+from cnop_app.services import audit, auth
 from tests.support.helpers import register_and_login, statement_threads
 from tests.support.trading_fixtures import add_asset
 
@@ -96,3 +97,26 @@ def test_a_revoked_token_at_a_hot_read_is_audited_on_the_database_thread_before_
     with read_session() as session:
         rows = session.exec(select(AuditEvent).where(AuditEvent.event_type == audit.REVOKED_TOKEN_PRESENTED)).all()
     assert [row.username for row in rows] == ["alice_01"]
+
+
+def test_revoked_tokens_read_together_leave_later_audit_rows_written(cnop_env: Path) -> None:
+    """Two revoked tokens at hot reads at once, each awaiting its audit row: afterwards an audit on the
+    same thread is written at once, not collected for a request that has already been answered."""
+    with TestClient(create_api(), raise_server_exceptions=False) as client:
+        users = [register_and_login(client, f"gone_{i:03d}") for i in range(2)]
+        for headers in users:
+            assert client.post("/api/v1/auth/logout", headers=headers).status_code == 200
+
+        async def together() -> list[int]:
+            transport = httpx.ASGITransport(app=client.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                calls = [http.get("/api/v1/balance", headers=headers) for headers in users]
+                return [r.status_code for r in await asyncio.gather(*calls)]
+
+        assert asyncio.run(together()) == [401, 401]
+        token = users[0]["Authorization"].removeprefix("Bearer ")
+        with pytest.raises(AuthenticationFailed):
+            auth.authenticate(token)  # on this thread, outside any request
+    with read_session() as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.event_type == audit.REVOKED_TOKEN_PRESENTED)).all()
+    assert sorted(row.username for row in rows) == ["gone_000", "gone_000", "gone_001"]
