@@ -171,8 +171,6 @@ def _new_engine(url: str, immediate: bool) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-        begin_sql = "BEGIN IMMEDIATE"
-
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             if not immediate:
@@ -181,14 +179,14 @@ def _new_engine(url: str, immediate: bool) -> Engine:
                 conn.connection.driver_connection.execute("BEGIN")
                 return
             if not getattr(_no_wait, "on", False):
-                conn.exec_driver_sql(begin_sql)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return
             # Fail at once if another process holds the write lock (the event loop must not sleep in
             # SQLite's busy handler); the pragmas go straight to the driver, they change no data.
             driver = conn.connection.driver_connection
             driver.execute("PRAGMA busy_timeout=0")
             try:
-                conn.exec_driver_sql(begin_sql)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             finally:
                 driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
