@@ -4,7 +4,8 @@ The statements are the ones the order path sends (read with a SQLAlchemy `before
 one market buy and one sell, see docs/performance.md): in one BEGIN IMMEDIATE transaction, read the
 account, the asset's price and the holding; update the account; insert the asset transaction; insert
 or update the holding; insert the ledger entry and the order; commit. Same schema (the app's migrations),
-same pragmas as the app's engine (WAL, synchronous=NORMAL, foreign_keys=ON), one transaction per order.
+same pragmas as the app's engine (WAL, synchronous=NORMAL, foreign_keys=ON), the same time-ordered ids
+(`domain.ids`), one transaction per order.
 Authentication (one session-row read per request, outside the write transaction) is not part of it.
 """
 
@@ -14,11 +15,11 @@ import shutil
 import sqlite3
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from cnop_app.domain.ids import new_id
 from cnop_app.manage import migrate
 
 PRICE = Decimal("3412.55")
@@ -71,7 +72,7 @@ def _seed(db: sqlite3.Connection) -> None:
 
 def _order(db: sqlite3.Connection, buy: bool) -> None:
     now = _now()
-    order_id = str(uuid.uuid4())
+    order_id = new_id()
     db.execute("BEGIN IMMEDIATE")
     _, cash, _held, version, _ = db.execute(
         "SELECT accounts.username, accounts.cash, accounts.held, accounts.version, accounts.updated_at"
@@ -115,7 +116,7 @@ def _order(db: sqlite3.Connection, buy: bool) -> None:
     db.execute(
         "INSERT INTO ledger_entries (transaction_id, username, entry_type, amount, balance_after, reference,"
         " description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (str(uuid.uuid4()), "floor", "order_payment" if buy else "order_sale", str(-gross if buy else gross),
+        (new_id(), "floor", "order_payment" if buy else "order_sale", str(-gross if buy else gross),
          str(new_cash), order_id, f"{'Buy' if buy else 'Sell'} {QUANTITY} ETH @ {price}", now),
     )  # fmt: skip
     db.execute(

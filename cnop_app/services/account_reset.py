@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from cnop_app.db import UnitOfWork, unit_of_work
 from cnop_app.domain.admin import parse_starting_cash
 from cnop_app.domain.enums import LedgerType, OrderStatus, OrderType
+from cnop_app.domain.ids import new_id
 from cnop_app.domain.money import decimal_str, money_str
 from cnop_app.domain.timeutil import utcnow
 from cnop_app.domain.trading import PRICE_STEP
@@ -80,7 +81,7 @@ def reset_account(
             if price is None or price <= 0:
                 price = holding.average_cost.quantize(PRICE_STEP, rounding=ROUND_HALF_EVEN)
             order = Order(
-                order_id=str(uuid.uuid4()),
+                order_id=new_id(),
                 client_order_id=f"reset-{reset_id}-{holding.asset_id}",
                 username=username,
                 asset_id=holding.asset_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, time, timezone
 from decimal import Decimal
@@ -23,6 +22,7 @@ from cnop_app.db import UnitOfWork, read_connection, read_session, unit_of_work
 from cnop_app.domain.cash import MAX_CASH_MOVE, available, require_funds, require_non_negative
 from cnop_app.domain.enums import CashMove, LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
+from cnop_app.domain.ids import new_id
 from cnop_app.domain.money import money_str, parse_decimal, to_cents
 from cnop_app.domain.paging import check_page
 from cnop_app.models import Account, LedgerEntry
@@ -99,7 +99,7 @@ def ledger_row(
     new_cash = cash + amount
     require_non_negative(new_cash)
     row = {
-        "transaction_id": str(uuid.uuid4()),
+        "transaction_id": new_id(),
         "username": username,
         "entry_type": entry_type,
         "amount": amount,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cnop_app.config import reset_settings
 from cnop_app.db import read_session, write_engine
@@ -62,6 +64,22 @@ def test_market_buy_moves_cash_holding_and_fill_together(env: str) -> None:
     assert [(e.entry_type, e.amount) for e in entries] == [("order_payment", D("-150.00"))]
     assert len(fills) == 1 and fills[0].transaction_type == "BUY"
     check_invariants()
+
+
+def test_orders_and_ledger_entries_get_ids_in_creation_order(env: str) -> None:
+    # Time-ordered (version 7) ids: the indexes on them grow at one end instead of a random page per
+    # order. Orders placed in different milliseconds sort, as stored text, in the order they were made.
+    orders = []
+    for _ in range(3):
+        orders.append(buy(env, "0.1").order_id)
+        time.sleep(0.002)  # the next order in a later millisecond
+    assert all(uuid.UUID(order_id).version == 7 for order_id in orders)
+    assert sorted(orders) == orders
+    with read_session() as session:
+        entries = session.exec(select(LedgerEntry).where(col(LedgerEntry.reference).in_(orders))).all()
+    entries.sort(key=lambda entry: orders.index(entry.reference or ""))
+    assert [uuid.UUID(e.transaction_id).version for e in entries] == [7, 7, 7]
+    assert sorted(e.transaction_id for e in entries) == [e.transaction_id for e in entries]
 
 
 def test_buy_rounds_up_and_sell_rounds_down_to_the_cent(env: str) -> None:

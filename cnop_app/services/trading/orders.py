@@ -5,7 +5,6 @@ A retry with the same `client_order_id` or `Idempotency-Key` returns the origina
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +19,7 @@ from cnop_app.domain import trading as rules
 from cnop_app.domain.cash import require_funds
 from cnop_app.domain.enums import OrderStatus
 from cnop_app.domain.errors import BusinessRuleViolation, Conflict, DomainError, NotFound, ValidationFailed
+from cnop_app.domain.ids import new_id
 from cnop_app.models import Asset, Holding, Order, utcnow
 from cnop_app.observability.metrics import ORDERS
 from cnop_app.services import idempotency, outbox
@@ -221,7 +221,7 @@ def _place_limit(
 
 
 def _new_order_id() -> str:
-    return str(uuid.uuid4())
+    return new_id()
 
 
 def cancel_order(username: str, order_id: str, *, uow: UnitOfWork | None = None) -> OrderView:
