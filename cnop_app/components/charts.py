@@ -19,17 +19,19 @@ def range_switcher(value: Any, on_change: Any, size: str = "2") -> rx.Component:
     )
 
 
-def area_chart(data: Any, key: str, height: int, empty: str) -> rx.Component:
+def area_chart(data: Any, key: str, height: int, empty: str, *, whole_ticks: bool = False) -> rx.Component:
     """An area chart of `key` over `t` (x axis labels), with grid and tooltip; `empty` in its place
-    until there are two points to draw a line between."""
+    until there are two points to draw a line between. `whole_ticks`: the value axis is labelled in
+    whole units (dollar amounts): with decimal ticks, a portfolio that moved by a cent was labelled
+    4999.9975, 4999.995…, wider than the axis, and a one-cent change filled the chart's height."""
     return rx.cond(
         data.length() < 2,
         rx.center(rx.text(empty, color_scheme="gray"), height=f"{height}px"),
-        _area_chart(data, key, height),
+        _area_chart(data, key, height, whole_ticks),
     )
 
 
-def _area_chart(data: Any, key: str, height: int) -> rx.Component:
+def _area_chart(data: Any, key: str, height: int, whole_ticks: bool) -> rx.Component:
     return rx.recharts.area_chart(
         rx.recharts.area(
             data_key=key,
@@ -39,7 +41,7 @@ def _area_chart(data: Any, key: str, height: int) -> rx.Component:
             is_animation_active=False,
         ),
         rx.recharts.x_axis(data_key="t", min_tick_gap=40, tick_line=False),
-        rx.recharts.y_axis(domain=["auto", "auto"], width=80, tick_line=False),
+        rx.recharts.y_axis(domain=["auto", "auto"], width=80, tick_line=False, allow_decimals=not whole_ticks),
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", opacity=0.3),
         rx.recharts.graphing_tooltip(),
         data=data,

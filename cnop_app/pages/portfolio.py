@@ -78,7 +78,7 @@ def _value_chart() -> rx.Component:
             range_switcher(PortfolioState.history_range, PortfolioState.set_history_range, size="1"),
             width="100%",
         ),
-        area_chart(PortfolioState.history, "value", 240, "The chart fills in as prices refresh."),
+        area_chart(PortfolioState.history, "value", 240, "The chart fills in as prices refresh.", whole_ticks=True),
         width="100%",
     )
 

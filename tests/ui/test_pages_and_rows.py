@@ -48,6 +48,13 @@ def test_a_market_row_is_plain_elements_styled_by_classes() -> None:
     assert not hasattr(market, "area_chart")
 
 
+def test_the_portfolio_value_axis_is_in_whole_dollars_and_prices_keep_their_decimals() -> None:
+    # Decimal ticks labelled a portfolio that moved by a cent 4999.9975, 4999.995... (wider than the
+    # axis, clipped) and drew the cent as a fall across the whole chart. A coin's price needs decimals.
+    assert "allowDecimals:false" in str(portfolio.portfolio())
+    assert "allowDecimals:true" in str(asset.asset())
+
+
 def test_a_key_a_row_does_not_declare_fails_at_build_time() -> None:
     with pytest.raises(VarAttributeError):
         AssetState.detail["no_such_field"]
