@@ -36,22 +36,21 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _decimal_text(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"{type(value).__name__} is not a column value")
+def _text(payload: dict[str, Any]) -> str:
+    """A payload as JSON text, written by orjson: it writes datetimes and dates as `isoformat` does,
+    and leaves Decimals to `_json_safe` (their exact text). Four times faster than `json.dumps` over
+    `row_payload`, and five payloads are written with every order. Any other type is a TypeError."""
+    return orjson.dumps(payload, default=_json_safe).decode()
 
 
 def payload_text(model: type[SQLModel], values: Mapping[str, Any]) -> str:
-    """`values_payload` as JSON text, written by orjson: it writes datetimes and dates as `isoformat`
-    does, and Decimals as their exact text through `_decimal_text`. Four times faster than
-    `json.dumps` over `values_payload`, and five payloads are written with every order."""
-    return orjson.dumps({name: values.get(name) for name in model.model_fields}, default=_decimal_text).decode()
+    """`values_payload` as JSON text."""
+    return _text({name: values.get(name) for name in model.model_fields})
 
 
 def row_payload_text(row: SQLModel) -> str:
-    """`row_payload` as JSON text (`payload_text` of the row's current values)."""
-    return payload_text(type(row), {name: getattr(row, name) for name in type(row).model_fields})
+    """`row_payload` as JSON text."""
+    return _text({name: getattr(row, name) for name in type(row).model_fields})
 
 
 def row_payload(row: SQLModel) -> dict[str, Any]:

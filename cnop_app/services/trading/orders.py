@@ -139,7 +139,7 @@ def _place(
 def _new_order(username: str, req: OrderRequest, now: datetime) -> dict[str, Any]:
     """The order row's column values before it executes."""
     return {
-        "order_id": _new_order_id(),
+        "order_id": new_id(),
         "client_order_id": req.client_order_id,
         "username": username,
         "asset_id": req.asset_id,
@@ -218,10 +218,6 @@ def _place_limit(
     if key is not None:
         idempotency.store(session, username, "order", key, req_hash, {"order_id": order.order_id})
     return to_view(order), True
-
-
-def _new_order_id() -> str:
-    return new_id()
 
 
 def cancel_order(username: str, order_id: str, *, uow: UnitOfWork | None = None) -> OrderView:
