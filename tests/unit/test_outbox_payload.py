@@ -60,3 +60,10 @@ def test_a_row_and_its_column_values_give_the_same_payload() -> None:
 def test_a_value_that_is_no_column_type_is_refused() -> None:
     with pytest.raises(TypeError):
         outbox.payload_text(Account, {"username": "alice_01", "cash": object()})
+
+
+def test_decimals_are_written_as_their_exact_fixed_point_text() -> None:
+    # The mirror stores these strings: "1E-8" or a float would not read back as the same amount.
+    values = {"username": "alice_01", "cash": Decimal("1E-8"), "held": Decimal("0E-8"), "version": 1}
+    payload = json.loads(outbox.payload_text(Account, values))
+    assert (payload["cash"], payload["held"]) == ("0.00000001", "0.00000000")
