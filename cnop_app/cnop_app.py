@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 from cnop_app import http_security, scheduler
-from cnop_app.api import create_api
+from cnop_app.api import ApiFirst, create_api
 from cnop_app.config import get_settings
 from cnop_app.observability.logging import configure_logging, get_logger
 from cnop_app.observability.middleware import add_request_observer
@@ -56,9 +57,18 @@ settings = get_settings()
 configure_logging(settings.log_level, settings.log_json)
 _log = get_logger("app")
 
-app = rx.App(
+
+class CnopApp(rx.App):
+    """Reflex's app, with the API's requests served ahead of Reflex's own front layer (`ApiFirst`)."""
+
+    def __call__(self) -> ASGIApp:
+        return ApiFirst(super().__call__(), http_security.wrap(api), api)
+
+
+api = create_api()
+app = CnopApp(
     # The REST API mounts the Reflex app; the security headers wrap everything (pages included).
-    api_transformer=[create_api(), http_security.wrap],
+    api_transformer=[api, http_security.wrap],
     theme=rx.theme(appearance="inherit", accent_color="indigo", radius="medium"),
     toaster=rx.toast.provider(position="bottom-right", close_button=True),
     stylesheets=["/cnop.css"],

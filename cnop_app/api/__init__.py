@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cnop_app.api import account as account_routes
 from cnop_app.api import admin as admin_routes
@@ -148,3 +149,26 @@ def create_api() -> FastAPI:
     guard = ApiRateLimits(limiter, API_PREFIX) if limiter is not None else None
     api.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, guard=guard)
     return api
+
+
+class ApiFirst:
+    """Pure ASGI, outermost: HTTP requests for the API's own paths go straight to `api_stack` (the API
+    behind the security headers); pages, websockets and the lifespan go to Reflex's app, `top`.
+
+    Reflex puts a Starlette app of its own in front of everything: its error and CORS middleware, a
+    middleware that binds Reflex's state contexts (the API never touches Reflex state) and a router
+    whose catch-all mount copies the scope. The API, mounted inside, has its own error handling and
+    the same CORS middleware, so for its requests that layer was work done twice."""
+
+    def __init__(self, top: ASGIApp, api_stack: ASGIApp, api: FastAPI) -> None:
+        self.top = top
+        self.api_stack = api_stack
+        # /health, /metrics and the docs; every other API path is under /api/ (its 404 included).
+        paths = (getattr(route, "path", "") for route in api.routes)
+        self.exact = frozenset(path for path in paths if path and "{" not in path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (scope["path"].startswith("/api/") or scope["path"] in self.exact):
+            await self.api_stack(scope, receive, send)
+        else:
+            await self.top(scope, receive, send)
