@@ -211,6 +211,30 @@ def test_list_and_detail_shapes(cnop_env: Path) -> None:
         market.get_asset("ZZZZ")
 
 
+def test_whole_catalogue_read_matches_each_assets_detail(any_db: str) -> None:
+    """`all_assets` (the market table's read: Core rows, cached sparkline parsing) gives each asset's
+    detail exactly as `get_asset` reads it through the ORM, on SQLite and PostgreSQL."""
+    market.seed_from_snapshot()
+    with write_session() as session:
+        retired = session.get(Asset, "USDT")
+        assert retired is not None
+        retired.is_active = False
+        session.add(retired)
+    every = market.all_assets(active_only=False)
+    assert [a["asset_id"] for a in every] == [a["asset_id"] for a in market.list_assets(False, 250)["data"]]
+    for detail in every:
+        alone = market.get_asset(detail["asset_id"])
+        # The price's age is counted from each read's own clock.
+        assert abs(alone.pop("price_age_seconds") - detail.pop("price_age_seconds")) <= 2
+        assert detail == alone
+        assert all(isinstance(point, Decimal) for point in detail["sparkline_7d"])
+    active = market.all_assets(active_only=True)
+    assert [a["asset_id"] for a in active] == [a["asset_id"] for a in every if a["asset_id"] != "USDT"]
+    # The parsed sparkline is shared between reads; each caller still gets a list of its own.
+    every[0]["sparkline_7d"].clear()
+    assert len(market.all_assets()[0]["sparkline_7d"]) == 168
+
+
 def test_price_cache_follows_other_processes(cnop_env: Path) -> None:
     market.seed_from_snapshot()
     assert market.latest_prices()["BTC"] == asset("BTC").price_usd

@@ -24,6 +24,14 @@ def test_sparkline_text_round_trips_exactly_even_in_exponent_notation() -> None:
     assert sparkline_values("not json") == [] and sparkline_values('{"a": 1}') == [] and sparkline_values("") == []
 
 
+def test_a_parsed_sparkline_is_shared_but_each_caller_gets_its_own_list() -> None:
+    text = sparkline_text([Decimal("1.5"), Decimal("2")])
+    first = sparkline_values(text)
+    first.append(Decimal(9))
+    second = sparkline_values(text)
+    assert second == [Decimal("1.5"), Decimal("2")] and second is not first
+
+
 def test_stablecoins_have_their_own_category() -> None:
     assert category("USDT") == "stablecoin" and category("BTC") == "crypto"
 
