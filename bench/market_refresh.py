@@ -1,6 +1,8 @@
 """Refresh cost for 250 coins served by the local fake CoinGecko: wall ms, CPU ms and DB rows per refresh;
-then the work after a refresh at many accounts: what runs before the browsers get the new prices (limit
-order matching, a portfolio snapshot per account) and the housekeeping after the push.
+the new market table each browser push starts from (the whole catalogue read and formatted, as
+`state.market.snapshot` does after every refresh); then the work after a refresh at many accounts: what
+runs before the browsers get the new prices (limit order matching, a portfolio snapshot per account)
+and the housekeeping after the push.
 
 Usage: PYTHONPATH=. .venv/bin/python bench/market_refresh.py [refreshes] [--accounts N] [--history K] [--json]
 (temporary data dir, no network). The accounts, one holding each, and K past snapshots each are written
@@ -30,6 +32,7 @@ from cnop_app.manage import migrate
 from cnop_app.models import Account, Holding, PortfolioSnapshot, utcnow
 from cnop_app.services import market
 from cnop_app.services.market import logos
+from cnop_app.state.market import snapshot
 from tests.support.coingecko_server import FakeCoinGecko, Reply, many_coins
 
 # Run from the repository root with PYTHONPATH=. (as `make bench` does).
@@ -71,7 +74,8 @@ def main() -> None:
 
         first = market.refresh_prices()  # inserts ~200 new assets and their 7-day backfill
         print(f"first refresh (new assets + backfill): {first.duration_ms} ms, {writes['rows']} rows written")
-        wall, cpu, rows, stmts = [], [], [], []
+        snapshot.current()  # the table of the first refresh: each measured one is built from its predecessor
+        wall, cpu, rows, stmts, table = [], [], [], [], []
         # Bodies serialized up front: the fake server's own JSON work stays out of the figures.
         bodies = []
         for i in range(runs):
@@ -90,11 +94,16 @@ def main() -> None:
             rows.append(writes["rows"])
             stmts.append(writes["statements"])
             assert result.outcome == "ok" and result.stored == 250, result
+            snapshot.invalidate()  # as the push does right after new prices were stored
+            t0 = time.perf_counter()
+            snapshot.current()
+            table.append((time.perf_counter() - t0) * 1000)
         body = feed.requests[-1]
         print(f"coins per refresh: 250 (one HTTP call each; {feed.hits} calls for {runs + 1} refreshes)")
         print(f"refreshes measured: {runs}, last query: {body.query.get('per_page')} per page")
         print(f"wall ms per refresh: median {statistics.median(wall):.1f}, min {min(wall):.1f}, max {max(wall):.1f}")
         print(f"CPU ms per refresh (refresh thread): median {statistics.median(cpu):.1f}")
+        print(f"new market table for the push: median {statistics.median(table):.1f} ms, min {min(table):.1f}")
         print(
             f"DB rows written per refresh: {statistics.median(rows):.0f} in {statistics.median(stmts):.0f} statements"
         )
@@ -111,6 +120,7 @@ def main() -> None:
                 "refreshes": runs,
                 "wall_ms": statistics.median(wall),
                 "cpu_ms": statistics.median(cpu),
+                "table_ms": statistics.median(table),
                 "rows": statistics.median(rows),
                 "statements": statistics.median(stmts),
                 "accounts": args.accounts,

@@ -282,6 +282,8 @@ class Runner:
                 f"median {data['wall_ms']:.0f} ms wall, {data['cpu_ms']:.0f} ms CPU, {data['rows']:.0f} rows written",
                 notes=[
                     f"{data['refreshes']} refreshes, {data['statements']:.0f} statements each",
+                    f"the new market table every push starts from (whole catalogue read and formatted): "
+                    f"median {data['table_ms']:.1f} ms",
                     f"after each refresh, with {data['accounts']:,} accounts and {data['snapshots']:,} past "
                     f"snapshots: {data['before_push_ms']:.0f} ms before the browsers get the prices (limit "
                     f"orders, a snapshot per account), {data['after_push_ms']:.0f} ms of housekeeping after the "
