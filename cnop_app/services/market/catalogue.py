@@ -34,8 +34,8 @@ def change_percentage(start: Decimal, end: Decimal) -> Decimal:
     return ((end - start) / start * 100).quantize(PERCENT_STEP)
 
 
-_assets = Asset.__table__  # type: ignore[attr-defined]
-_ASSETS = sa_select(_assets)
+_ASSETS = sa_select(Asset.__table__)  # type: ignore[attr-defined]
+_ACTIVE = col(Asset.is_active).is_(True)
 
 
 def _rank_order() -> tuple[Any, ...]:
@@ -117,10 +117,10 @@ def list_assets(active_only: bool = True, limit: int = 50) -> dict[str, Any]:
     with read_session() as session:
         query = select(Asset)
         if active_only:
-            query = query.where(col(Asset.is_active).is_(True))
+            query = query.where(_ACTIVE)
         rows = session.exec(query.order_by(*_rank_order()).limit(limit)).all()
         total = session.exec(select(func.count()).select_from(Asset)).one()
-        active = session.exec(select(func.count()).select_from(Asset).where(col(Asset.is_active).is_(True))).one()
+        active = session.exec(select(func.count()).select_from(Asset).where(_ACTIVE)).one()
     return {"data": [asset_summary(a, context) for a in rows], "total_count": total, "active_count": active}
 
 
@@ -129,7 +129,7 @@ def all_assets(active_only: bool = False) -> list[dict[str, Any]]:
     context = _status_context()
     # Core rows (same attribute names and types as the model): every live push's new table reads the
     # whole catalogue, and building ORM objects for it was a quarter of that read.
-    query = _ASSETS if not active_only else _ASSETS.where(_assets.c.is_active.is_(True))
+    query = _ASSETS.where(_ACTIVE) if active_only else _ASSETS
     with read_connection() as conn:
         rows = conn.execute(query.order_by(*_rank_order())).all()
     return [asset_detail(a, context) for a in rows]  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def sparkline_text(points: list[Decimal]) -> str:
 
 def sparkline_values(text: str) -> list[Decimal]:
     """The stored sparkline as Decimals ([] when unreadable); a new list the caller may change."""
-    return list(_parsed_sparkline(text or ""))
+    return list(_parsed_sparkline(text or "[]"))
 
 
 # Every read of the whole catalogue (each live push's new table) parsed every coin's 168 points again,
@@ -73,7 +73,7 @@ def sparkline_values(text: str) -> list[Decimal]:
 @lru_cache(maxsize=512)
 def _parsed_sparkline(text: str) -> tuple[Decimal, ...]:
     try:
-        values = json.loads(text or "[]", parse_float=Decimal, parse_int=Decimal)
+        values = json.loads(text, parse_float=Decimal, parse_int=Decimal)
     except ValueError:
         return ()
     return tuple(v for v in values if isinstance(v, Decimal)) if isinstance(values, list) else ()
