@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
 
+from cnop_app.api.session_cookie import COOKIE_URL
 from tests.browser.conftest import shot
 from tests.deploy.support import ROUTES
 from tests.support.app_server import running_app
@@ -138,7 +139,10 @@ def test_every_page_works_under_the_policy_signed_out_and_in(app: App, browser: 
         page.goto(csp_app + "/login")
         page.fill("#field-username", USERNAME)
         page.fill("#field-password", STRONG_PASSWORD)
-        page.click("#login-submit")
+        # The page posts its cookie claim as the username shows; a page.goto before that answer came
+        # would abort it, and every later page would load signed out.
+        with page.expect_response(lambda r: r.url.endswith(COOKIE_URL) and r.request.method == "POST"):
+            page.click("#login-submit")
         expect(page.locator("#nav-username")).to_be_visible(timeout=30_000)
         visit_every_page(page, csp_app, watch, signed_in=True)
     finally:
