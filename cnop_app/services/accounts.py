@@ -18,7 +18,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_connection, read_session, unit_of_work
+from cnop_app.db import HotQuery, UnitOfWork, read_connection, read_session, unit_of_work
 from cnop_app.domain.cash import MAX_CASH_MOVE, available, require_funds, require_non_negative
 from cnop_app.domain.enums import CashMove, LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
@@ -159,16 +159,22 @@ _TODAY_MOVES = sa_select(_ledger.c.entry_type, _ledger.c.amount).where(
     or_(_ledger.c.entry_type == LedgerType.DEPOSIT.value, _ledger.c.entry_type == LedgerType.WITHDRAW.value),
     _ledger.c.created_at >= bindparam("since"),
 )
-_BALANCE = sa_select(_accounts.c.cash, _accounts.c.held, _accounts.c.updated_at).where(
-    _accounts.c.username == bindparam("username")
+_BALANCE = HotQuery(
+    sa_select(_accounts.c.cash, _accounts.c.held, _accounts.c.updated_at).where(
+        _accounts.c.username == bindparam("username")
+    )
 )
+_TODAY_MOVES_HOT = HotQuery(_TODAY_MOVES)
 
 
-def _today_totals(conn: Connection, username: str, now: datetime) -> dict[str, Decimal]:
+def _today_totals(conn: Connection, username: str, now: datetime, hot: bool = False) -> dict[str, Decimal]:
     """Today's deposits and withdrawals of `username` (absolute amounts), summed exactly in Python:
-    SQLite keeps the amounts as decimal text. One range scan of ix_ledger_user_type_created."""
+    SQLite keeps the amounts as decimal text. One range scan of ix_ledger_user_type_created.
+    `hot`: a read connection's (`HotQuery`); a unit of work reads through SQLAlchemy's usual path."""
     totals = {LedgerType.DEPOSIT.value: Decimal(0), LedgerType.WITHDRAW.value: Decimal(0)}
-    for entry_type, amount in conn.execute(_TODAY_MOVES, {"username": username, "since": _day_start(now)}):
+    params = {"username": username, "since": _day_start(now)}
+    moves = _TODAY_MOVES_HOT.rows(conn, params) if hot else conn.execute(_TODAY_MOVES, params)
+    for entry_type, amount in moves:
         totals[entry_type] += abs(amount)
     return totals
 
@@ -180,7 +186,7 @@ def _today_total(session: Session, username: str, entry_type: LedgerType, now: d
 def allowance(username: str) -> Allowance:
     settings = get_settings()
     with read_connection() as conn:
-        totals = _today_totals(conn, username, datetime.now(timezone.utc))
+        totals = _today_totals(conn, username, datetime.now(timezone.utc), hot=True)
     deposited, withdrawn = totals[LedgerType.DEPOSIT.value], totals[LedgerType.WITHDRAW.value]
     return Allowance(
         deposit_limit=settings.daily_deposit_limit,
@@ -252,7 +258,7 @@ def withdraw(
 
 def get_balance(username: str) -> Balance:
     with read_connection() as conn:
-        row = conn.execute(_BALANCE, {"username": username}).first()
+        row = _BALANCE.first(conn, {"username": username})
     if row is None:
         raise NotFound("Account not found")
     return Balance(

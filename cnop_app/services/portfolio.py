@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from cnop_app.db import read_connection, read_session, write_session
+from cnop_app.db import HotQuery, read_connection, read_session, write_session
 from cnop_app.domain.cash import available
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.portfolio import percent, value_holding
@@ -87,10 +87,10 @@ _holdings = Holding.__table__  # type: ignore[attr-defined]
 _assets = Asset.__table__  # type: ignore[attr-defined]
 # Core statements built once, reading only the columns a portfolio shows (an asset row also holds its
 # sparkline and supplies): this is every portfolio request and every live push.
-_ACCOUNT = sa_select(_accounts.c.cash, _accounts.c.held).where(_accounts.c.username == bindparam("username"))
+_ACCOUNT = HotQuery(sa_select(_accounts.c.cash, _accounts.c.held).where(_accounts.c.username == bindparam("username")))
 # The holdings with their assets' name, logo and price in one statement (a holding's asset may have
 # been removed from the catalogue since: outer join, `asset_found` is then NULL).
-_HOLDINGS = (
+_HOLDINGS = HotQuery(
     sa_select(
         _holdings,
         _assets.c.id.label("asset_found"),
@@ -105,10 +105,10 @@ _HOLDINGS = (
 
 
 def _build(conn: Connection, username: str) -> PortfolioView:
-    account = conn.execute(_ACCOUNT, {"username": username}).first()
+    account = _ACCOUNT.first(conn, {"username": username})
     if account is None:
         raise NotFound("Account not found")
-    holdings = conn.execute(_HOLDINGS, {"username": username}).all()
+    holdings = _HOLDINGS.rows(conn, {"username": username})
     rows = []
     holdings_value = Decimal(0)
     total_cost = Decimal(0)

@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_connection, read_session, write_or_defer, write_session
+from cnop_app.db import HotQuery, UnitOfWork, read_connection, read_session, write_or_defer, write_session
 from cnop_app.domain.enums import Role
 from cnop_app.domain.errors import (
     AuthenticationFailed,
@@ -142,7 +142,7 @@ def authenticate(token: object, known: SessionRows | None = None) -> Principal:
         # One Core round trip on the hot path of every authenticated request: session and user together.
         # Never cached: a session revoked or a user disabled through any instance is refused at once.
         with read_connection() as conn:
-            found = conn.execute(_SESSION_AND_USER, {"jti": jti}).first()
+            found = _SESSION_AND_USER.first(conn, {"jti": jti})
     if found is None or found.username != username:
         # Signed with our secret but no such session: a wiped database, or a leaked secret.
         raise _rejected("invalid", "Token has been revoked")
@@ -170,7 +170,7 @@ _SESSION_ROWS = sa_select(
     _users.c.role,
     _users.c.is_active,
 ).select_from(_sessions.outerjoin(_users, _users.c.username == _sessions.c.username))
-_SESSION_AND_USER = _SESSION_ROWS.where(_sessions.c.jti == bindparam("jti"))
+_SESSION_AND_USER = HotQuery(_SESSION_ROWS.where(_sessions.c.jti == bindparam("jti")))
 _SESSIONS_AND_USERS = _SESSION_ROWS.where(_sessions.c.jti.in_(bindparam("jtis", expanding=True)))
 
 
