@@ -51,7 +51,7 @@ def _spark(values: list[Any]) -> list[str]:
         return ["1", ""]
     step = max(1, len(values) // SPARK_POINTS)
     # Chart coordinates are display data; the exact prices stay Decimal in the services.
-    points = [Decimal(str(v)) for v in values[::step]]
+    points = [v if isinstance(v, Decimal) else Decimal(str(v)) for v in values[::step]]  # the services' are Decimal
     low, high = min(points), max(points)
     span = high - low
     if span:

@@ -15,6 +15,7 @@ from cnop_app.db import read_session, write_session
 from cnop_app.domain.errors import NotFound, ValidationFailed
 from cnop_app.models import Asset, KeyValue, Outbox, PriceTick
 from cnop_app.services import activity, market
+from cnop_app.services.market import status as market_status
 from tests.support.coingecko_server import FakeCoinGecko, Reply, fake_coingecko, recorded_coins
 
 __all__ = ["fake_coingecko"]
@@ -289,3 +290,20 @@ def test_activity_is_shared_between_processes(cnop_env: Path) -> None:
     assert not activity.is_active()
     assert activity.sync_shared() is True  # ...but it reads what was published
     activity.reset()
+
+
+def test_status_read_matches_the_locked_read_and_survives_a_garbled_record(any_db: str) -> None:
+    """`load_status` (a Core read, every push's new table) gives what a refresh's locked ORM read gives;
+    a missing or garbled record reads as empty, never as an error."""
+    assert market.load_status() == {} and market.market_version() == 0
+    market.seed_from_snapshot()
+    with write_session() as session:
+        locked = market_status.read_status(session, lock=True)
+    assert market.load_status() == locked and locked["version"] == market.market_version() >= 1
+    for garbled in ("{not json", "[1, 2]", ""):
+        with write_session() as session:
+            row = session.get(KeyValue, market.STATUS_KEY)
+            assert row is not None
+            row.value = garbled
+            session.add(row)
+        assert market.load_status() == {} and market.market_version() == 0

@@ -15,7 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from cnop_app.config import Settings, get_settings
-from cnop_app.db import read_connection, read_session
+from cnop_app.db import HotQuery, read_connection
 from cnop_app.domain.timeutil import iso, parse_iso, utcnow
 from cnop_app.models import KeyValue
 from cnop_app.services import activity, coingecko, health
@@ -29,10 +29,12 @@ def read_status(session: Session, *, lock: bool = False) -> dict[str, Any]:
     `lock`: read it FOR UPDATE, for a read-modify-write (a refresh, an admin's asset toggle): on
     PostgreSQL two writers would otherwise both bump the version from the same value."""
     row = session.get(KeyValue, STATUS_KEY, with_for_update=lock or None)
-    if row is None:
-        return {}
+    return _parsed(row.value if row is not None else "")
+
+
+def _parsed(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(row.value)
+        data = json.loads(text) if text else {}
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
@@ -56,20 +58,21 @@ def version_of(status: dict[str, Any]) -> int:
 
 
 _key_values = KeyValue.__table__  # type: ignore[attr-defined]
-_STATUS_TEXT = sa_select(_key_values.c.value).where(_key_values.c.key == STATUS_KEY)
+_STATUS_TEXT = HotQuery(sa_select(_key_values.c.value).where(_key_values.c.key == STATUS_KEY))
 
 
 def status_text() -> str:
     """The stored status record as it is ("" when missing): a cheap key for caches of market data,
     which change exactly when it does (every refresh and admin change bumps its version)."""
     with read_connection() as conn:
-        return conn.execute(_STATUS_TEXT).scalar() or ""
+        row = _STATUS_TEXT.first(conn, {})
+    return (row.value if row is not None else None) or ""
 
 
 def load_status() -> dict[str, Any]:
-    """The raw market status shared by all worker processes."""
-    with read_session() as session:
-        return read_status(session)
+    """The raw market status shared by all worker processes (a Core read: each live push's new table
+    reads it twice, and an ORM session for one row cost more than the row)."""
+    return _parsed(status_text())
 
 
 def market_version() -> int:
