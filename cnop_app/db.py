@@ -130,10 +130,14 @@ _CHANGES = "cnop_changes"
 
 
 def _count_changes(engine: Engine) -> None:
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    # retval=True: registered as is (not wrapped), so `HotQuery` can tell this counter from other listeners.
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _before(conn: Connection, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> tuple[str, Any]:
         if not statement.startswith("SELECT"):
             conn.info[_CHANGES] = conn.info.get(_CHANGES, 0) + 1
+        return statement, parameters
+
+    _before._cnop_change_counter = True  # type: ignore[attr-defined]
 
     @event.listens_for(engine, "handle_error")
     def _failed(context: Any) -> None:
@@ -285,7 +289,9 @@ class HotQuery:
     and runs it with the same bind and result processors of its column types (values come back as
     `conn.execute` returns them: Decimal, aware datetimes), as named tuples.
     Reads only, in `read_connection`; no expanding (IN-list) parameters. A driver error is raised as
-    SQLAlchemy's (`DBAPIError`), as `conn.execute` would."""
+    SQLAlchemy's (`DBAPIError`), as `conn.execute` would. Where something else listens to the
+    connection's statements (a tracer, a test's statement log), the read takes SQLAlchemy's usual path,
+    so that it is seen."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
@@ -296,6 +302,8 @@ class HotQuery:
         plan = self._plans.get(dialect.name)
         if plan is None:
             plan = self._plans[dialect.name] = _HotPlan(self.statement, dialect)
+        if _observed(conn):  # tracing or a statement log must see every statement: the usual path
+            return [plan.row(*row) for row in conn.execute(self.statement, params)]
         if not conn.in_transaction():
             conn.begin()  # the reads of one connection share a snapshot (SQLite), as `conn.execute` would
         args = plan.arguments(params)
@@ -320,6 +328,16 @@ class HotQuery:
     def first(self, conn: Connection, params: dict[str, Any]) -> Any | None:
         found = self.rows(conn, params)
         return found[0] if found else None
+
+
+def _observed(conn: Connection) -> bool:
+    """Whether anything but `UnitOfWork`'s change counter listens to this connection's statements."""
+    if not (conn._has_events or conn.engine._has_events):
+        return False
+    dispatch = conn.dispatch
+    return bool(dispatch.after_cursor_execute) or not all(
+        getattr(fn, "_cnop_change_counter", False) for fn in dispatch.before_cursor_execute
+    )
 
 
 class _HotPlan:

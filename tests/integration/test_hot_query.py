@@ -12,10 +12,12 @@ from sqlalchemy import bindparam, column, select, table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select as sqlmodel_select
 
-from cnop_app.db import HotQuery, read_connection, write_session
+from cnop_app import db
+from cnop_app.db import HotQuery, read_connection, read_engine, write_session
 from cnop_app.models import Asset, User
 from cnop_app.services import accounts, portfolio, trading
 from cnop_app.services.auth import sessions
+from tests.support.helpers import statements_on
 from tests.support.trading_fixtures import add_asset, fund, make_user, set_price
 
 
@@ -99,3 +101,16 @@ def test_reads_of_one_connection_share_a_snapshot_on_sqlite(cnop_env: object) ->
     with read_connection() as conn:
         after = accounts._BALANCE.first(conn, {"username": user})
     assert after is not None and after.cash == Decimal("105")
+
+
+def test_hot_reads_take_the_driver_path_unless_someone_listens(any_db: str) -> None:
+    """In the app's own configuration (only `UnitOfWork`'s change counter listening, on PostgreSQL)
+    hot reads skip SQLAlchemy's execution path; a statement log or a tracer sees them, through it."""
+    user = make_user("observed_reader", "10")
+    with read_connection() as conn:
+        assert not db._observed(conn)
+    with statements_on(read_engine()) as seen:
+        with read_connection() as conn:
+            row = accounts._BALANCE.first(conn, {"username": user})
+    assert row is not None and row.cash == Decimal("10") and type(row).__name__ == "HotRow"
+    assert len([s for s in seen if "FROM accounts" in s]) == 1

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -111,8 +111,9 @@ def verify_token(token: object) -> tuple[str, str]:
     return jti, username
 
 
-SessionRows = Mapping[str, Row[Any] | None]
-"""Session-and-user rows read together for several sessions (`read_sessions`), by jti."""
+SessionRows = Mapping[str, Any]
+"""Session-and-user rows (named tuples, `HotQuery`) read together for several sessions (`read_sessions`), by
+jti; None for a jti without a session."""
 
 
 def read_sessions(jtis: Iterable[str]) -> SessionRows:
@@ -121,10 +122,12 @@ def read_sessions(jtis: Iterable[str]) -> SessionRows:
     wanted = sorted(set(jtis))
     if not wanted:
         return {}
+    found: dict[str, Any] = dict.fromkeys(wanted)
     with read_connection() as conn:
-        rows = conn.execute(_SESSIONS_AND_USERS, {"jtis": wanted}).all()
-    found: dict[str, Row[Any] | None] = dict.fromkeys(wanted)
-    found.update((row.jti, row) for row in rows)
+        for start in range(0, len(wanted), SESSIONS_PER_READ):
+            chunk = wanted[start : start + SESSIONS_PER_READ]
+            rows = _sessions_and_users(len(chunk)).rows(conn, {f"jti_{i}": jti for i, jti in enumerate(chunk)})
+            found.update((row.jti, row) for row in rows)
     return found
 
 
@@ -171,7 +174,16 @@ _SESSION_ROWS = sa_select(
     _users.c.is_active,
 ).select_from(_sessions.outerjoin(_users, _users.c.username == _sessions.c.username))
 _SESSION_AND_USER = HotQuery(_SESSION_ROWS.where(_sessions.c.jti == bindparam("jti")))
-_SESSIONS_AND_USERS = _SESSION_ROWS.where(_sessions.c.jti.in_(bindparam("jtis", expanding=True)))
+# A batch's sessions: one fixed statement per count of jtis (IN with that many parameters) run as a
+# `HotQuery`, not an expanding IN list, which SQLAlchemy renders again on every execution (measured
+# on SQLite: one session 133-204 -> 59-76 µs, four 180-211 -> 70-82 µs). A group commit takes at most
+# 64 requests.
+SESSIONS_PER_READ = 64
+
+
+@lru_cache(maxsize=SESSIONS_PER_READ)
+def _sessions_and_users(count: int) -> HotQuery:
+    return HotQuery(_SESSION_ROWS.where(_sessions.c.jti.in_([bindparam(f"jti_{i}") for i in range(count)])))
 
 
 def _rejected(reason: str, message: str) -> AuthenticationFailed:
