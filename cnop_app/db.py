@@ -15,7 +15,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,9 +24,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, Numeric, String, event
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -129,12 +127,22 @@ def _ensure_wal(cursor: sqlite3.Cursor) -> None:
 _CHANGES = "cnop_changes"
 
 
+def note_change(conn: Connection) -> None:
+    """Count a statement of `conn` that may have changed something or failed (see `_CHANGES`)."""
+    conn.info[_CHANGES] = conn.info.get(_CHANGES, 0) + 1
+
+
+def is_change_counter(listener: Any) -> bool:
+    """Whether a `before_cursor_execute` listener is the one `_count_changes` registers."""
+    return getattr(listener, "_cnop_change_counter", False)
+
+
 def _count_changes(engine: Engine) -> None:
-    # retval=True: registered as is (not wrapped), so `HotQuery` can tell this counter from other listeners.
+    # retval=True: registered as is (not wrapped), so `is_change_counter` can tell it from other listeners.
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def _before(conn: Connection, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> tuple[str, Any]:
         if not statement.startswith("SELECT"):
-            conn.info[_CHANGES] = conn.info.get(_CHANGES, 0) + 1
+            note_change(conn)
         return statement, parameters
 
     _before._cnop_change_counter = True  # type: ignore[attr-defined]
@@ -143,8 +151,7 @@ def _count_changes(engine: Engine) -> None:
     def _failed(context: Any) -> None:
         # A failed statement aborts a PostgreSQL transaction, even a SELECT.
         if context.connection is not None:
-            info = context.connection.info
-            info[_CHANGES] = info.get(_CHANGES, 0) + 1
+            note_change(context.connection)
 
 
 def _changes(conn: Connection) -> int:
@@ -278,110 +285,6 @@ def read_connection() -> Iterator[Connection]:
             yield conn
         finally:
             _reading.conn = None
-
-
-class HotQuery:
-    """A fixed Core SELECT of the hot path, run straight on the driver's cursor.
-
-    For a one-row read on SQLite, SQLAlchemy's execution path (execution context, parameter and result
-    set-up, events) costs several times the SQL itself: a balance request makes three such reads, and
-    they were a quarter of its CPU. This compiles the statement once per dialect, as SQLAlchemy would,
-    and runs it with the same bind and result processors of its column types (values come back as
-    `conn.execute` returns them: Decimal, aware datetimes), as named tuples.
-    Reads only, in `read_connection`; no expanding (IN-list) parameters. A driver error is raised as
-    SQLAlchemy's (`DBAPIError`), as `conn.execute` would. Where something else listens to the
-    connection's statements (a tracer, a test's statement log), the read takes SQLAlchemy's usual path,
-    so that it is seen."""
-
-    def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
-        self._plans: dict[str, _HotPlan] = {}
-
-    def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
-        dialect = conn.dialect
-        plan = self._plans.get(dialect.name)
-        if plan is None:
-            plan = self._plans[dialect.name] = _HotPlan(self.statement, dialect)
-        if _observed(conn):  # tracing or a statement log must see every statement: the usual path
-            return [plan.row(*row) for row in conn.execute(self.statement, params)]
-        if not conn.in_transaction():
-            conn.begin()  # the reads of one connection share a snapshot (SQLite), as `conn.execute` would
-        args = plan.arguments(params)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(plan.sql, args)
-            fetched = cursor.fetchall()
-            processors = plan.processors(cursor.description)
-        except dialect.loaded_dbapi.Error as exc:
-            conn.info[_CHANGES] = conn.info.get(_CHANGES, 0) + 1  # as the `handle_error` hook counts it
-            if dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor):
-                conn.invalidate(exc)  # as SQLAlchemy does: the pool replaces a dropped connection
-            raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error) from exc
-        finally:
-            cursor.close()
-        make = plan.row
-        return [
-            make(*[value if fn is None else fn(value) for fn, value in zip(processors, raw, strict=True)])
-            for raw in fetched
-        ]
-
-    def first(self, conn: Connection, params: dict[str, Any]) -> Any | None:
-        found = self.rows(conn, params)
-        return found[0] if found else None
-
-
-def _observed(conn: Connection) -> bool:
-    """Whether anything but `UnitOfWork`'s change counter listens to this connection's statements."""
-    if not (conn._has_events or conn.engine._has_events):
-        return False
-    dispatch = conn.dispatch
-    return bool(dispatch.after_cursor_execute) or not all(
-        getattr(fn, "_cnop_change_counter", False) for fn in dispatch.before_cursor_execute
-    )
-
-
-class _HotPlan:
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if compiled.literal_execute_params or compiled.post_compile_params:
-            raise ValueError("HotQuery: expanding (IN-list) parameters are not supported")
-        self.sql = compiled.string
-        escaped = compiled.escaped_bind_names
-        names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
-        # (driver's name, our key, value given in the statement, bind processor) per parameter
-        self.binds = []
-        for name in names:
-            bind = compiled.binds[name]
-            self.binds.append(
-                (
-                    escaped.get(name, name),
-                    bind.key,
-                    None if bind.required else bind.effective_value,
-                    bind.type.dialect_impl(dialect).bind_processor(dialect),
-                )
-            )
-        self.positional = dialect.positional
-        self.columns = [column.type.dialect_impl(dialect) for column in statement.selected_columns]
-        self.row = namedtuple("HotRow", [column.key for column in statement.selected_columns])  # type: ignore[misc]
-        self.dialect = dialect
-        self._processors: list[Any] | None = None
-
-    def arguments(self, params: dict[str, Any]) -> Any:
-        values = []
-        for _driver_name, key, given, processor in self.binds:
-            value = params[key] if key in params else given
-            values.append(value if processor is None else processor(value))
-        if self.positional:
-            return tuple(values)
-        return {driver_name: value for (driver_name, *_rest), value in zip(self.binds, values, strict=True)}
-
-    def processors(self, description: Any) -> list[Any]:
-        if self._processors is None:
-            self._processors = [
-                impl.result_processor(self.dialect, column[1])
-                for impl, column in zip(self.columns, description, strict=True)
-            ]
-        return self._processors
 
 
 def work_on_the_loop() -> bool:

@@ -18,13 +18,14 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import HotQuery, UnitOfWork, read_connection, read_session, unit_of_work
+from cnop_app.db import UnitOfWork, read_connection, read_session, unit_of_work
 from cnop_app.domain.cash import MAX_CASH_MOVE, available, require_funds, require_non_negative
 from cnop_app.domain.enums import CashMove, LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
 from cnop_app.domain.ids import new_id
 from cnop_app.domain.money import money_str, parse_decimal, to_cents
 from cnop_app.domain.paging import check_page
+from cnop_app.hot_query import HotQuery
 from cnop_app.models import Account, LedgerEntry
 from cnop_app.observability.metrics import CASH_MOVES
 from cnop_app.services import idempotency, outbox
@@ -152,29 +153,27 @@ def _day_start(now: datetime) -> datetime:
 
 _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 _accounts = Account.__table__  # type: ignore[attr-defined]
-_TODAY_MOVES = sa_select(_ledger.c.entry_type, _ledger.c.amount).where(
-    _ledger.c.username == bindparam("username"),
-    # Two equalities, not IN: an IN list is an "expanding" parameter that SQLAlchemy re-renders into
-    # the SQL on every execution; this statement compiles once (the balance read runs per request).
-    or_(_ledger.c.entry_type == LedgerType.DEPOSIT.value, _ledger.c.entry_type == LedgerType.WITHDRAW.value),
-    _ledger.c.created_at >= bindparam("since"),
+_TODAY_MOVES = HotQuery(
+    sa_select(_ledger.c.entry_type, _ledger.c.amount).where(
+        _ledger.c.username == bindparam("username"),
+        # Two equalities, not IN: an IN list is an "expanding" parameter that SQLAlchemy re-renders into
+        # the SQL on every execution; this statement compiles once (the balance read runs per request).
+        or_(_ledger.c.entry_type == LedgerType.DEPOSIT.value, _ledger.c.entry_type == LedgerType.WITHDRAW.value),
+        _ledger.c.created_at >= bindparam("since"),
+    )
 )
 _BALANCE = HotQuery(
     sa_select(_accounts.c.cash, _accounts.c.held, _accounts.c.updated_at).where(
         _accounts.c.username == bindparam("username")
     )
 )
-_TODAY_MOVES_HOT = HotQuery(_TODAY_MOVES)
 
 
-def _today_totals(conn: Connection, username: str, now: datetime, hot: bool = False) -> dict[str, Decimal]:
+def _today_totals(conn: Connection, username: str, now: datetime) -> dict[str, Decimal]:
     """Today's deposits and withdrawals of `username` (absolute amounts), summed exactly in Python:
-    SQLite keeps the amounts as decimal text. One range scan of ix_ledger_user_type_created.
-    `hot`: a read connection's (`HotQuery`); a unit of work reads through SQLAlchemy's usual path."""
+    SQLite keeps the amounts as decimal text. One range scan of ix_ledger_user_type_created."""
     totals = {LedgerType.DEPOSIT.value: Decimal(0), LedgerType.WITHDRAW.value: Decimal(0)}
-    params = {"username": username, "since": _day_start(now)}
-    moves = _TODAY_MOVES_HOT.rows(conn, params) if hot else conn.execute(_TODAY_MOVES, params)
-    for entry_type, amount in moves:
+    for entry_type, amount in _TODAY_MOVES.rows(conn, {"username": username, "since": _day_start(now)}):
         totals[entry_type] += abs(amount)
     return totals
 
@@ -186,7 +185,7 @@ def _today_total(session: Session, username: str, entry_type: LedgerType, now: d
 def allowance(username: str) -> Allowance:
     settings = get_settings()
     with read_connection() as conn:
-        totals = _today_totals(conn, username, datetime.now(timezone.utc), hot=True)
+        totals = _today_totals(conn, username, datetime.now(timezone.utc))
     deposited, withdrawn = totals[LedgerType.DEPOSIT.value], totals[LedgerType.WITHDRAW.value]
     return Allowance(
         deposit_limit=settings.daily_deposit_limit,

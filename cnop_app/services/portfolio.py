@@ -17,12 +17,13 @@ from sqlalchemy import Connection, bindparam, delete, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from cnop_app.db import HotQuery, read_connection, read_session, write_session
+from cnop_app.db import read_connection, read_session, write_session
 from cnop_app.domain.cash import available
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.portfolio import percent, value_holding
 from cnop_app.domain.ranges import DEFAULT_RANGE, parse_range
 from cnop_app.domain.replay import HoldingState, apply_fill
+from cnop_app.hot_query import HotQuery
 from cnop_app.models import Account, Asset, AssetTransaction, Holding, LedgerEntry, PortfolioSnapshot, PriceTick, utcnow
 from cnop_app.services import validation
 

@@ -1,4 +1,4 @@
-"""`db.HotQuery`: the hot path's fixed reads, run on the driver's cursor, return exactly what SQLAlchemy's
+"""`hot_query.HotQuery`: the hot path's fixed reads, run on the driver's cursor, return exactly what SQLAlchemy's
 `conn.execute` returns for the same statement (values, types, column names), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from sqlalchemy import bindparam, column, select, table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select as sqlmodel_select
 
-from cnop_app import db
-from cnop_app.db import HotQuery, read_connection, read_engine, write_session
+from cnop_app import hot_query
+from cnop_app.db import read_connection, read_engine, write_session
+from cnop_app.hot_query import HotQuery
 from cnop_app.models import Asset, User
 from cnop_app.services import accounts, portfolio, trading
 from cnop_app.services.auth import sessions
@@ -56,9 +57,7 @@ def test_hot_reads_equal_sqlalchemys_on_every_backend(any_db: str) -> None:
 
     balance = _same(accounts._BALANCE, {"username": user})
     assert len(balance) == 1 and isinstance(balance[0]["cash"], Decimal)
-    moves = _same(
-        accounts._TODAY_MOVES_HOT, {"username": user, "since": accounts._day_start(datetime.now(timezone.utc))}
-    )
+    moves = _same(accounts._TODAY_MOVES, {"username": user, "since": accounts._day_start(datetime.now(timezone.utc))})
     assert sorted(row["entry_type"] for row in moves) == ["deposit", "deposit", "withdraw"]
     holdings = _same(portfolio._HOLDINGS, {"username": user})
     assert [row["asset_id"] for row in holdings] == ["BTC", "ETH"]
@@ -108,7 +107,7 @@ def test_hot_reads_take_the_driver_path_unless_someone_listens(any_db: str) -> N
     hot reads skip SQLAlchemy's execution path; a statement log or a tracer sees them, through it."""
     user = make_user("observed_reader", "10")
     with read_connection() as conn:
-        assert not db._observed(conn)
+        assert not hot_query._observed(conn)
     with statements_on(read_engine()) as seen:
         with read_connection() as conn:
             row = accounts._BALANCE.first(conn, {"username": user})

@@ -17,13 +17,14 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import HotQuery, UnitOfWork, read_connection, read_session, write_or_defer, write_session
+from cnop_app.db import UnitOfWork, read_connection, read_session, write_or_defer, write_session
 from cnop_app.domain.enums import Role
 from cnop_app.domain.errors import (
     AuthenticationFailed,
     NotFound,
 )
 from cnop_app.domain.timeutil import NS_PER_SECOND
+from cnop_app.hot_query import HotQuery
 from cnop_app.models import AuthSession, User
 from cnop_app.observability.logging import get_logger
 from cnop_app.observability.metrics import AUTH_EVENTS

@@ -15,8 +15,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from cnop_app.config import Settings, get_settings
-from cnop_app.db import HotQuery, read_connection
+from cnop_app.db import read_connection
 from cnop_app.domain.timeutil import iso, parse_iso, utcnow
+from cnop_app.hot_query import HotQuery
 from cnop_app.models import KeyValue
 from cnop_app.services import activity, coingecko, health
 
@@ -66,7 +67,7 @@ def status_text() -> str:
     which change exactly when it does (every refresh and admin change bumps its version)."""
     with read_connection() as conn:
         row = _STATUS_TEXT.first(conn, {})
-    return (row.value if row is not None else None) or ""
+    return (row.value or "") if row is not None else ""
 
 
 def load_status() -> dict[str, Any]:
