@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -234,6 +235,9 @@ class _Engines:
             return self.read, self.write, self.hot_read
 
     def dispose_locked(self) -> None:
+        # Kept read connections are checked out of the pool, which `dispose` leaves alone.
+        for holder in list(_Kept.every):
+            holder.close()
         for engine in {self.read, self.write}:
             if engine is not None:
                 engine.dispose()
@@ -266,25 +270,71 @@ def read_session() -> Iterator[Session]:
 
 
 _reading = threading.local()
+# The event loop's thread keeps its read connection from request to request (`read_connection(keep=True)`):
+# opening and returning a pooled connection was a tenth of a balance request's CPU.
+_kept = threading.local()
+
+
+class _Kept:
+    """One thread's kept read connection. Closed when the engines are disposed, or once its thread has
+    ended (the thread's locals go, and with them this object)."""
+
+    every: weakref.WeakSet[_Kept] = weakref.WeakSet()
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn = engine.connect()
+        self.close = weakref.finalize(self, _close_quietly, self.conn)
+        self.close.atexit = False  # at exit the pool is closed anyway
+        _Kept.every.add(self)
+
+
+def _close_quietly(conn: Connection) -> None:
+    with contextlib.suppress(Exception):  # its engine was disposed, or its link is gone
+        conn.close()
 
 
 @contextmanager
-def read_connection() -> Iterator[Connection]:
+def read_connection(keep: bool = False) -> Iterator[Connection]:
     """A Core connection for hot-path reads (no ORM session to build and tear down). Nested uses in
     one thread share the outer one: a request's authentication and its reads take one connection
-    (and, on SQLite, read one snapshot). Reads only: on PostgreSQL it is in autocommit."""
+    (and, on SQLite, read one snapshot). Reads only: on PostgreSQL it is in autocommit.
+
+    `keep`: the thread keeps the connection open for its next use (the event loop's one thread on
+    SQLite); its transaction still ends here, so every use reads a fresh snapshot and an idle kept
+    connection never holds back a WAL checkpoint."""
     outer: Connection | None = getattr(_reading, "conn", None)
     if outer is not None:
         yield outer
         return
     # On PostgreSQL in autocommit: under READ COMMITTED each statement takes its own snapshot anyway,
     # so a transaction around the reads only cost a BEGIN and a ROLLBACK round trip per request.
-    with _engines.get()[2].connect() as conn:
-        _reading.conn = conn
-        try:
-            yield conn
-        finally:
-            _reading.conn = None
+    engine = _engines.get()[2]
+    conn = _kept_connection(engine) if keep else engine.connect()
+    _reading.conn = conn
+    try:
+        yield conn
+    finally:
+        _reading.conn = None
+        if not keep:
+            conn.close()
+        elif conn.invalidated:
+            _kept.holder.close()
+        elif conn.in_transaction():
+            try:
+                conn.rollback()
+            except Exception:
+                _kept.holder.close()
+                raise
+
+
+def _kept_connection(engine: Engine) -> Connection:
+    holder: _Kept | None = getattr(_kept, "holder", None)
+    if holder is None or holder.engine is not engine or not holder.close.alive or holder.conn.invalidated:
+        if holder is not None:
+            holder.close()
+        holder = _kept.holder = _Kept(engine)
+    return holder.conn
 
 
 def work_on_the_loop() -> bool:
@@ -336,14 +386,23 @@ def write_or_defer(write: Callable[[], None]) -> None:
 _sqlite_writer = threading.RLock()
 
 
+_inherited: list[Connection] = []
+
+
 def _after_fork_in_child() -> None:
     # Reflex's production server imports the app and then FORKS its workers: pooled connections and
     # a lock possibly held by another thread of the parent must not be shared with a child.
     # `close=False` leaves the parent's connections alone.
-    global _sqlite_writer
+    global _sqlite_writer, _kept
     for engine in {_engines.read, _engines.write}:
         if engine is not None:
             engine.dispose(close=False)
+    # The parent's kept read connections stay referenced, and open, for the parent's sake: this process
+    # must not roll them back or close them.
+    for holder in list(_Kept.every):
+        if holder.close.detach() is not None:
+            _inherited.append(holder.conn)
+    _kept = threading.local()
     _engines.read = _engines.write = _engines.hot_read = None
     _engines._url = None
     _engines._lock = threading.Lock()
