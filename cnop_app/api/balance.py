@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, StrictFloat, StrictInt, StrictStr
 
-from cnop_app.api.deps import Credentials, as_caller, current_principal
+from cnop_app.api.deps import BEARER_REQUIRED, as_caller, current_principal, rendered
 from cnop_app.api.schemas.balance import BalanceOut, CashMoveOut, LedgerPageOut
 from cnop_app.api.schemas.common import errors
 from cnop_app.domain.paging import MAX_OFFSET, MAX_PAGE
@@ -27,14 +27,15 @@ class AmountBody(BaseModel):
     amount: StrictStr | StrictInt | StrictFloat
 
 
-@router.get("", response_model=BalanceOut, responses=errors(401, 404))
-async def get_balance(credentials: Credentials) -> BalanceOut:
-    return await as_caller(
-        credentials,
+@router.get("", response_model=BalanceOut, responses=errors(401, 404), openapi_extra=BEARER_REQUIRED)
+async def get_balance(request: Request) -> Response:
+    balance = await as_caller(
+        request,
         lambda principal: BalanceOut.of(
             accounts.get_balance(principal.username), accounts.allowance(principal.username)
         ),
     )
+    return rendered(balance)
 
 
 @router.post("/deposit", status_code=201, response_model=CashMoveOut, responses=errors(401, 404, 413, 422))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, PlainValidator, StrictStr, StringConstraints, WithJsonSchema
 
-from cnop_app.api.deps import Credentials, as_caller, as_caller_writing, current_principal
+from cnop_app.api.deps import BEARER_REQUIRED, Credentials, as_caller, as_caller_writing, current_principal, rendered
 from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.trading import (
     AssetBalanceOut,
@@ -106,9 +107,10 @@ def asset_transactions(
     return FillPageOut(data=[FillOut.of(t) for t in rows], has_more=has_more, limit=limit, offset=offset)
 
 
-@router.get("/portfolio", response_model=PortfolioOut, responses=errors(401, 404))
-async def get_portfolio(credentials: Credentials) -> PortfolioOut:
-    return await as_caller(credentials, lambda principal: PortfolioOut.of(portfolio.get_portfolio(principal.username)))
+@router.get("/portfolio", response_model=PortfolioOut, responses=errors(401, 404), openapi_extra=BEARER_REQUIRED)
+async def get_portfolio(request: Request) -> Response:
+    body = await as_caller(request, lambda principal: PortfolioOut.of(portfolio.get_portfolio(principal.username)))
+    return rendered(body)
 
 
 @router.get("/portfolio/history", response_model=PortfolioHistoryOut, responses=errors(401, 422))

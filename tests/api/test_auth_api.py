@@ -116,8 +116,17 @@ def test_login_failures_are_401_then_429_with_retry_after(client: TestClient) ->
 
 
 def test_bad_tokens_get_401(client: TestClient) -> None:
+    # The hot reads check the token themselves (`deps.as_caller`): the same 401, body and headers.
     for header in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
-        assert client.get("/api/v1/auth/profile", headers=header).status_code == 401
+        answers = [
+            client.get(path, headers=header)
+            for path in ("/api/v1/auth/profile", "/api/v1/balance", "/api/v1/portfolio")
+        ]
+        assert [answer.status_code for answer in answers] == [401, 401, 401]
+        assert all(answer.json() == answers[0].json() for answer in answers)
+        assert all(
+            answer.headers.get("www-authenticate") == answers[0].headers.get("www-authenticate") for answer in answers
+        )
 
 
 def test_password_change_and_sessions_over_http(client: TestClient) -> None:
