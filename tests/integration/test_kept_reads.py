@@ -5,6 +5,7 @@ checkpoint goes through), and the connection is closed when the engines are disp
 from __future__ import annotations
 
 import gc
+import os
 import sqlite3
 import threading
 from decimal import Decimal
@@ -89,3 +90,23 @@ def test_a_thread_that_ends_closes_its_kept_connection(cnop_env: Path) -> None:
     gc.collect()
     assert len(kept) == 1 and kept[0].closed
     assert db.read_engine().pool.checkedout() == 0  # back in the pool, not leaked
+
+
+def test_a_forked_worker_opens_its_own_and_leaves_the_parents_alone(cnop_env: Path) -> None:
+    """The production server forks its workers after importing the app."""
+    user = make_user("kept_fork", "100")
+    with read_connection(keep=True) as parent_conn:
+        _cash(parent_conn, user)
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code, never return into pytest
+        code = 3
+        try:
+            with read_connection(keep=True) as child_conn:
+                code = 0 if child_conn is not parent_conn and _cash(child_conn, user) == Decimal("100") else 2
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    fund(user, "1")
+    with read_connection(keep=True) as again:
+        assert again is parent_conn and not again.closed and _cash(again, user) == Decimal("101")
