@@ -17,18 +17,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from cnop_app.config import get_settings
-from cnop_app.db import (
-    UnitOfWork,
-    WriterBusy,
-    db_executor,
-    deferring_writes,
-    read_connection,
-    run_batch,
-    work_on_the_loop,
-)
+from cnop_app.db import UnitOfWork, WriterBusy, db_executor, run_batch
 from cnop_app.domain import network
 from cnop_app.domain.errors import AuthenticationFailed, Forbidden
 from cnop_app.observability.metrics import WRITE_BATCH
+from cnop_app.read_path import deferring_writes, read_connection, work_on_the_loop
 from cnop_app.services import activity, auth
 
 T = TypeVar("T")
@@ -119,7 +112,7 @@ def rendered(body: BaseModel) -> JSONResponse:
 
 
 async def reading(work: Callable[[], T]) -> T:
-    """Run a read-only unit of work where reads are cheapest (`db.work_on_the_loop`): inline on
+    """Run a read-only unit of work where reads are cheapest (`read_path.work_on_the_loop`): inline on
     SQLite, else in one hop to the database thread. A write the read makes on the way (the audit row
     of a revoked token) is run on the database thread, before the answer, not on the loop."""
     if not work_on_the_loop():
@@ -161,7 +154,7 @@ class _WriteBatcher:
     or its own error. Ordered by account so that concurrent batches lock accounts in the same order
     (PostgreSQL: no deadlock between instances).
 
-    Where it drains: on SQLite (`db.work_on_the_loop`), on the event loop itself, right after the
+    Where it drains: on SQLite (`read_path.work_on_the_loop`), on the event loop itself, right after the
     requests that queued, when the writer is free; if another thread or process is writing, that batch
     waits for it on the database thread, and the drain then comes back to the loop. On PostgreSQL,
     always on the database thread."""

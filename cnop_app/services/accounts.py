@@ -18,7 +18,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_connection, read_session, unit_of_work
+from cnop_app.db import UnitOfWork, read_session, unit_of_work
 from cnop_app.domain.cash import MAX_CASH_MOVE, available, require_funds, require_non_negative
 from cnop_app.domain.enums import CashMove, LedgerType
 from cnop_app.domain.errors import BusinessRuleViolation, NotFound, ValidationFailed
@@ -28,6 +28,7 @@ from cnop_app.domain.paging import check_page
 from cnop_app.hot_query import HotQuery
 from cnop_app.models import Account, LedgerEntry
 from cnop_app.observability.metrics import CASH_MOVES
+from cnop_app.read_path import read_connection
 from cnop_app.services import idempotency, outbox
 
 

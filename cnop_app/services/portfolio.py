@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from cnop_app.db import read_connection, read_session, write_session
+from cnop_app.db import read_session, write_session
 from cnop_app.domain.cash import available
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.portfolio import percent, value_holding
@@ -25,6 +25,7 @@ from cnop_app.domain.ranges import DEFAULT_RANGE, parse_range
 from cnop_app.domain.replay import HoldingState, apply_fill
 from cnop_app.hot_query import HotQuery
 from cnop_app.models import Account, Asset, AssetTransaction, Holding, LedgerEntry, PortfolioSnapshot, PriceTick, utcnow
+from cnop_app.read_path import read_connection
 from cnop_app.services import validation
 
 KEEP_SNAPSHOTS = timedelta(days=31)

@@ -13,9 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select as sqlmodel_select
 
 from cnop_app import hot_query
-from cnop_app.db import read_connection, read_engine, write_session
+from cnop_app.db import read_engine, write_session
 from cnop_app.hot_query import HotQuery
 from cnop_app.models import Asset, User
+from cnop_app.read_path import read_connection
 from cnop_app.services import accounts, portfolio, trading
 from cnop_app.services.auth import sessions
 from tests.support.helpers import statements_on

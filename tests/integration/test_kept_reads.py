@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from cnop_app import db
-from cnop_app.db import dispose_engines, read_connection
+from cnop_app.db import dispose_engines
+from cnop_app.read_path import read_connection
 from cnop_app.services import accounts
 from tests.support.trading_fixtures import fund, make_user
 

@@ -14,10 +14,11 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel, create_engine, func, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import SQLITE_BUSY_TIMEOUT_MS, UnitOfWork, WriterBusy, read_connection, read_session
+from cnop_app.db import SQLITE_BUSY_TIMEOUT_MS, UnitOfWork, WriterBusy, read_session
 from cnop_app.domain.errors import BusinessRuleViolation
 from cnop_app.models import Account, AuditEvent, AuthSession, LedgerEntry, User
 from cnop_app.observability.metrics import AUTH_EVENTS, CASH_MOVES, ORDERS, REGISTRY
+from cnop_app.read_path import read_connection
 from cnop_app.services import accounts, auth, trading
 from tests.support.helpers import (
     STRONG_PASSWORD,

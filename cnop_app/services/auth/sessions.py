@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import UnitOfWork, read_connection, read_session, write_or_defer, write_session
+from cnop_app.db import UnitOfWork, read_session, write_session
 from cnop_app.domain.enums import Role
 from cnop_app.domain.errors import (
     AuthenticationFailed,
@@ -28,6 +28,7 @@ from cnop_app.hot_query import HotQuery
 from cnop_app.models import AuthSession, User
 from cnop_app.observability.logging import get_logger
 from cnop_app.observability.metrics import AUTH_EVENTS
+from cnop_app.read_path import read_connection, write_or_defer
 from cnop_app.services import audit
 from cnop_app.services.auth.metrics import TOKEN_REJECTIONS
 

@@ -15,11 +15,12 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from cnop_app.config import get_settings
-from cnop_app.db import read_connection, read_session
+from cnop_app.db import read_session
 from cnop_app.domain.errors import NotFound, ValidationFailed
 from cnop_app.domain.ranges import DEFAULT_RANGE, parse_range
 from cnop_app.domain.timeutil import iso, parse_iso, utcnow
 from cnop_app.models import Asset, PriceTick
+from cnop_app.read_path import read_connection
 from cnop_app.services import validation
 from cnop_app.services.market.status import is_stale, load_status
 from cnop_app.services.market.store import sparkline_values

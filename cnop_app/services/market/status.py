@@ -15,10 +15,10 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from cnop_app.config import Settings, get_settings
-from cnop_app.db import read_connection
 from cnop_app.domain.timeutil import iso, parse_iso, utcnow
 from cnop_app.hot_query import HotQuery
 from cnop_app.models import KeyValue
+from cnop_app.read_path import read_connection
 from cnop_app.services import activity, coingecko, health
 
 STATUS_KEY = "market:status"
