@@ -105,10 +105,11 @@ async def as_caller(request: Request, work: Callable[[auth.Principal], T]) -> T:
     return await reading(run)
 
 
-def rendered(body: BaseModel) -> JSONResponse:
+def rendered(body: BaseModel, status_code: int = 200) -> JSONResponse:
     """A route's own response model, rendered as FastAPI renders a `response_model` (`model_dump` in
-    JSON mode, by alias, then JSONResponse), without FastAPI validating the model a second time."""
-    return JSONResponse(body.model_dump(mode="json", by_alias=True))
+    JSON mode, by alias, then JSONResponse), without FastAPI validating the model a second time.
+    `status_code`: the route's declared one (FastAPI applies it only to what it renders itself)."""
+    return JSONResponse(body.model_dump(mode="json", by_alias=True), status_code=status_code)
 
 
 async def reading(work: Callable[[], T]) -> T:

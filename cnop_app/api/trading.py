@@ -62,13 +62,13 @@ async def place_order(
     body: OrderBody,
     credentials: Credentials,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-) -> OrderEnvelope:
+) -> Response:
     data = body.model_dump(mode="json")
 
     def place(principal: auth.Principal, uow: UnitOfWork) -> OrderEnvelope:
         return OrderEnvelope.of(trading.place_order(principal.username, data, idempotency_key, uow=uow))
 
-    return await as_caller_writing(credentials, place)
+    return rendered(await as_caller_writing(credentials, place), status_code=201)
 
 
 @router.get("/orders", response_model=OrderPageOut, responses=errors(401, 422))

@@ -22,7 +22,7 @@ from cnop_app.api import create_api
 from cnop_app.api.deps import rendered
 from cnop_app.api.schemas.balance import BalanceOut
 from cnop_app.api.schemas.market import AssetSummaryOut
-from cnop_app.api.schemas.trading import PortfolioOut
+from cnop_app.api.schemas.trading import OrderEnvelope, PortfolioOut
 from cnop_app.db import SERVER_DB_THREADS, SQLITE_DB_THREADS, db_executor, read_engine, read_session
 from cnop_app.domain.errors import AuthenticationFailed
 from cnop_app.models import AuditEvent
@@ -162,16 +162,18 @@ def test_revoked_tokens_read_together_leave_later_audit_rows_written(cnop_env: P
     assert sorted(row.username for row in rows) == ["gone_000", "gone_000", "gone_001"]
 
 
-def test_hot_reads_render_their_bodies_exactly_as_fastapis_response_model(cnop_env: Path) -> None:
-    """`deps.rendered` skips FastAPI's second validation of the route's own model: the bytes must be
-    those FastAPI writes for the same `response_model` with the API's response class."""
+def test_hot_routes_render_their_bodies_exactly_as_fastapis_response_model(cnop_env: Path) -> None:
+    """`deps.rendered` skips FastAPI's second validation of the route's own model (the hot reads and a
+    placed order): the bytes must be those FastAPI writes for the same `response_model` with the API's
+    response class."""
     add_asset("BTC", "64250.12345678")
     add_asset("ETH", "3100.5")
     user = make_user("render_check", "25000.10")
     trading.place_order(user, {"order_type": "market_buy", "asset_id": "BTC", "quantity": "0.0012345"})
-    trading.place_order(user, {"order_type": "market_buy", "asset_id": "ETH", "quantity": "0.3"})
+    placed = trading.place_order(user, {"order_type": "market_buy", "asset_id": "ETH", "quantity": "0.3"})
     set_price("ETH", "3333.333")
     bodies: list[BaseModel] = [
+        OrderEnvelope.of(placed),
         PortfolioOut.of(portfolio.get_portfolio(user)),
         BalanceOut.of(accounts.get_balance(user), accounts.allowance(user)),
         # Asset figures are JSON numbers written as Python writes floats (pydantic's writer would not).
