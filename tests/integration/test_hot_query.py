@@ -1,5 +1,6 @@
 """`hot_query.HotQuery`: the hot path's fixed reads, run on the driver's cursor, return exactly what SQLAlchemy's
-`conn.execute` returns for the same statement (values, types, column names), on SQLite and PostgreSQL."""
+`conn.execute` returns for the same statement (values, types, column names), on SQLite and PostgreSQL.
+`hot_query.HotInsert` (the outbox rows of every order) stores exactly what SQLAlchemy's insert stores."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, column, select, table
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import bindparam, column, insert, select, table, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import select as sqlmodel_select
 
-from cnop_app import hot_query
-from cnop_app.db import read_engine, write_session
-from cnop_app.hot_query import HotQuery
-from cnop_app.models import Asset, User
+from cnop_app import db, hot_query
+from cnop_app.db import read_engine, write_engine, write_session
+from cnop_app.hot_query import HotInsert, HotQuery
+from cnop_app.models import Asset, Outbox, User
 from cnop_app.read_path import read_connection
 from cnop_app.services import accounts, portfolio, trading
 from cnop_app.services.auth import sessions
@@ -114,3 +115,74 @@ def test_hot_reads_take_the_driver_path_unless_someone_listens(any_db: str) -> N
             row = accounts._BALANCE.first(conn, {"username": user})
     assert row is not None and row.cash == Decimal("10") and type(row).__name__ == "HotRow"
     assert len([s for s in seen if "FROM accounts" in s]) == 1
+
+
+_OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_COLUMNS = ("entity", "entity_key", "operation", "payload", "created_at", "attempts")
+
+
+def _outbox_rows(keys: list[str]) -> list[dict[str, Any]]:
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone.utc)
+    return [
+        {
+            "entity": "ledger",
+            "entity_key": key,
+            "operation": "upsert",
+            "payload": '{"a": "1.50", "b": "ü"}',
+            "created_at": when,
+            "attempts": 0,
+        }
+        for key in keys
+    ]
+
+
+def _stored(keys: list[str]) -> list[tuple[Any, ...]]:
+    """The rows of these keys as the database holds them (text of the times on SQLite), without their ids."""
+    names = ", ".join(column for column in _COLUMNS if column != "entity_key")
+    query = text(f"SELECT {names} FROM outbox WHERE entity_key = :key")
+    with write_engine().connect() as conn:
+        return [tuple(row) for key in keys for row in conn.execute(query, {"key": key})]
+
+
+def test_hot_insert_stores_what_sqlalchemys_insert_stores(any_db: str) -> None:
+    hot = HotInsert(_OUTBOX, _COLUMNS)
+    with write_session() as session:
+        conn = session.connection()
+        hot.execute(conn, _outbox_rows(["hot-1", "hot-2"]))
+        conn.execute(insert(_OUTBOX), _outbox_rows(["usual-1", "usual-2"]))
+        session.commit()
+    hot_rows, usual_rows = _stored(["hot-1", "hot-2"]), _stored(["usual-1", "usual-2"])
+    assert hot_rows == usual_rows and len(hot_rows) == 2
+    with write_engine().connect() as conn:
+        ids = conn.execute(text("SELECT id FROM outbox WHERE entity_key LIKE 'hot-%' ORDER BY id")).scalars().all()
+    assert len(ids) == 2 and ids[0] < ids[1]  # numbered in the order given, as the drainer reads them
+
+
+def test_hot_insert_counts_as_a_change_and_rolls_back_with_its_transaction(any_db: str) -> None:
+    """The unit of work decides from its count of changed statements whether a refused order can stay
+    in its batch: the driver-path insert must be counted, and it is part of the transaction."""
+    hot = HotInsert(_OUTBOX, _COLUMNS)
+    with write_session() as session:
+        conn = session.connection()
+        before = db._changes(conn)
+        hot.execute(conn, _outbox_rows(["rolled-back"]))
+        assert db._changes(conn) == before + 1
+        session.rollback()
+    assert _stored(["rolled-back"]) == []
+
+
+def test_a_hot_insert_error_is_sqlalchemys(any_db: str) -> None:
+    hot = HotInsert(_OUTBOX, _COLUMNS)
+    row = {**_outbox_rows(["no-payload"])[0], "payload": None}  # NOT NULL
+    with write_session() as session, pytest.raises(IntegrityError):
+        hot.execute(session.connection(), [row])
+    assert _stored(["no-payload"]) == []
+
+
+def test_an_observed_hot_insert_takes_sqlalchemys_path(any_db: str) -> None:
+    with statements_on(write_engine()) as seen:
+        with write_session() as session:
+            HotInsert(_OUTBOX, _COLUMNS).execute(session.connection(), _outbox_rows(["seen-1", "seen-2"]))
+            session.commit()
+    assert len(_stored(["seen-1", "seen-2"])) == 2
+    assert [s for s in seen if s.startswith("INSERT INTO outbox")]
