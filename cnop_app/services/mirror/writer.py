@@ -26,6 +26,15 @@ THROTTLING_CODES = frozenset(
 
 _serializer = TypeSerializer()
 
+
+def _wire(value: Any) -> dict[str, Any]:
+    """`TypeSerializer.serialize`, strings done here: they are most of an item's attributes, and its
+    type checks ahead of them were half of the drainer's time building a batch."""
+    if type(value) is str:
+        return {"S": value}
+    return _serializer.serialize(value)
+
+
 # DynamoDB's limits per BatchGetItem and per BatchWriteItem.
 GET_BATCH = 100
 WRITE_BATCH = 25
@@ -55,10 +64,10 @@ def write(client: Any, kind: str, operation: str, item: dict[str, Any], seq: int
     }
     try:
         if operation == "delete":
-            key = {name: _serializer.serialize(item[name]) for name in spec.key_attrs}
+            key = {name: _wire(item[name]) for name in spec.key_attrs}
             client.delete_item(Key=key, **common)
         else:
-            body = {name: _serializer.serialize(value) for name, value in item.items()}
+            body = {name: _wire(value) for name, value in item.items()}
             body[SEQ_ATTR] = {"N": str(seq)}
             client.put_item(Item=body, **common)
     except ClientError as exc:
@@ -91,12 +100,12 @@ def change(entity: str, key: str, operation: str, payload: dict[str, Any], seq: 
     """The batch write request of one outbox change (raises ValueError/KeyError on a malformed row)."""
     if operation == "delete":
         kind, keys = item_key(entity, key, payload)
-        wire = {name: _serializer.serialize(keys[name]) for name in TABLES[kind].key_attrs}
+        wire = {name: _wire(keys[name]) for name in TABLES[kind].key_attrs}
         request: dict[str, Any] = {"DeleteRequest": {"Key": wire}}
         ident = keys
     else:
         kind, item = build_item(entity, key, payload)
-        body = {name: _serializer.serialize(value) for name, value in item.items()}
+        body = {name: _wire(value) for name, value in item.items()}
         body[SEQ_ATTR] = {"N": str(seq)}
         request = {"PutRequest": {"Item": body}}
         ident = item
