@@ -15,7 +15,22 @@ from sqlalchemy.sql import Insert, Select
 from cnop_app.db import is_change_counter, note_change
 
 
-class HotQuery:
+class _HotStatement:
+    """A fixed Core statement compiled once per dialect (`_HotPlan`); `column_keys`: an INSERT's columns."""
+
+    def __init__(self, statement: Select[Any] | Insert, column_keys: list[str] | None = None) -> None:
+        self.statement = statement
+        self._column_keys = column_keys
+        self._plans: dict[str, _HotPlan] = {}
+
+    def _plan(self, conn: Connection) -> _HotPlan:
+        plan = self._plans.get(conn.dialect.name)
+        if plan is None:
+            plan = self._plans[conn.dialect.name] = _HotPlan(self.statement, conn.dialect, self._column_keys)
+        return plan
+
+
+class HotQuery(_HotStatement):
     """A fixed Core SELECT of the hot path, run straight on the driver's cursor.
 
     For a one-row read on SQLite, SQLAlchemy's execution path (execution context, parameter and result
@@ -29,15 +44,13 @@ class HotQuery:
     connection's statements (a tracer, a test's statement log), the read takes SQLAlchemy's usual path,
     so that it is seen."""
 
+    statement: Select[Any]
+
     def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
-        self._plans: dict[str, _HotPlan] = {}
+        super().__init__(statement)
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
-        dialect = conn.dialect
-        plan = self._plans.get(dialect.name)
-        if plan is None:
-            plan = self._plans[dialect.name] = _HotPlan(self.statement, dialect)
+        plan = self._plan(conn)
         if _observed(conn):  # tracing or a statement log must see every statement: the usual path
             return [plan.row(*row) for row in conn.execute(self.statement, params)]
         if not conn.in_transaction():
@@ -60,7 +73,7 @@ class HotQuery:
         return found[0] if found else None
 
 
-class HotInsert:
+class HotInsert(_HotStatement):
     """A fixed Core INSERT of the hot path, its rows sent in one driver `executemany`: the outbox rows
     written with every order while the mirror is on (five per order, a twentieth of its CPU through
     SQLAlchemy's execution path). Values go through their column types' bind processors, as with
@@ -69,14 +82,10 @@ class HotInsert:
     take SQLAlchemy's usual path, as with `HotQuery`."""
 
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
-        self.statement = insert(table)
-        self.columns = list(columns)
-        self._plans: dict[str, _HotPlan] = {}
+        super().__init__(insert(table), list(columns))
 
     def execute(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        plan = self._plans.get(conn.dialect.name)
-        if plan is None:
-            plan = self._plans[conn.dialect.name] = _HotPlan(self.statement, conn.dialect, self.columns)
+        plan = self._plan(conn)
         if _observed(conn):
             conn.execute(self.statement, rows)
             return
