@@ -1,32 +1,31 @@
-"""`HotQuery` and `HotInsert`: the hot path's fixed reads and its outbox insert, run on the driver's
-cursor (see `HotQuery`)."""
+"""`HotQuery` and `HotWrite`: the hot path's fixed reads and writes, run on the driver's cursor (see
+`HotQuery`)."""
 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Insert, Select
+from sqlalchemy.sql import Insert, Select, Update
 
 from cnop_app.db import is_change_counter, note_change
 
 
 class _HotStatement:
-    """A fixed Core statement compiled once per dialect (`_HotPlan`); `column_keys`: an INSERT's columns."""
+    """A fixed Core statement compiled once per dialect and set of given columns (`_HotPlan`)."""
 
-    def __init__(self, statement: Select[Any] | Insert, column_keys: list[str] | None = None) -> None:
+    def __init__(self, statement: Select[Any] | Insert | Update) -> None:
         self.statement = statement
-        self._column_keys = column_keys
-        self._plans: dict[str, _HotPlan] = {}
+        self._plans: dict[tuple[str, tuple[str, ...] | None], _HotPlan] = {}
 
-    def _plan(self, conn: Connection) -> _HotPlan:
-        plan = self._plans.get(conn.dialect.name)
+    def _plan(self, conn: Connection, column_keys: tuple[str, ...] | None = None) -> _HotPlan:
+        key = (conn.dialect.name, column_keys)
+        plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[conn.dialect.name] = _HotPlan(self.statement, conn.dialect, self._column_keys)
+            plan = self._plans[key] = _HotPlan(self.statement, conn.dialect, column_keys)
         return plan
 
 
@@ -73,27 +72,74 @@ class HotQuery(_HotStatement):
         return found[0] if found else None
 
 
-class HotInsert(_HotStatement):
-    """A fixed Core INSERT of the hot path, its rows sent in one driver `executemany`: the outbox rows
-    written with every order while the mirror is on (five per order, a twentieth of its CPU through
-    SQLAlchemy's execution path). Values go through their column types' bind processors, as with
-    `HotQuery`. A write: run it inside a unit of work, which counts it as changing (`db.note_change`),
-    as SQLAlchemy's path would have; driver errors are raised as SQLAlchemy's. Observed connections
-    take SQLAlchemy's usual path, as with `HotQuery`."""
+class Written(NamedTuple):
+    """What a `HotWrite.execute` did: rows matched (`rowcount`); for an INSERT on SQLite, the new row's
+    id (`lastrowid`, else None); with RETURNING, its first row (`returned`, values as `HotQuery`'s)."""
 
-    def __init__(self, table: Table, columns: Sequence[str]) -> None:
-        super().__init__(insert(table), list(columns))
+    rowcount: int
+    lastrowid: int | None
+    returned: Any | None = None
 
-    def execute(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        plan = self._plan(conn)
+
+class HotWrite(_HotStatement):
+    """A fixed Core INSERT or UPDATE of the hot path, run on the driver's cursor: a market order's
+    writes (the account, its ledger entries, the holding, the order, the fill) and its outbox rows.
+    Through SQLAlchemy's execution path each of them cost several times its SQL on SQLite, inside the
+    writer lock. As `conn.execute` does, the statement is compiled for the columns given (the others
+    take their defaults; a default computed per row, such as a time, must be given instead: refused at
+    compile time) and values go through their column types' bind processors, as with `HotQuery`.
+    Run it inside a unit of work, which counts it as changing (`db.note_change`) as SQLAlchemy's
+    `before_cursor_execute` hook would; driver errors are raised as SQLAlchemy's. Observed
+    connections take SQLAlchemy's usual path, as with `HotQuery`."""
+
+    statement: Insert | Update
+
+    def __init__(self, statement: Insert | Update) -> None:
+        super().__init__(statement)
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> Written:
+        """One row's values."""
+        with_id = isinstance(self.statement, Insert) and conn.dialect.name == "sqlite"
+        if _observed(conn):
+            result = conn.execute(self.statement, params)
+            returned = result.first() if result.returns_rows else None
+            return Written(result.rowcount, result.lastrowid if with_id else None, returned)
+        plan = self._writing(conn, params)
+        args = plan.arguments(params)
+
+        def run(cursor: Any) -> Written:
+            cursor.execute(plan.sql, args)
+            returned = None
+            if plan.columns:
+                raw = cursor.fetchone()
+                if raw is not None:
+                    processors = plan.processors(cursor.description)
+                    returned = plan.row(*[v if fn is None else fn(v) for fn, v in zip(processors, raw, strict=True)])
+            return Written(cursor.rowcount, cursor.lastrowid if with_id else None, returned)
+
+        return _on_the_driver(conn, plan.sql, args, run)
+
+    def executemany(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Several rows with the same columns in one driver `executemany`, in the order given (an
+        INSERT numbers them in that order)."""
+        if not rows:
+            return
         if _observed(conn):
             conn.execute(self.statement, rows)
             return
+        plan = self._writing(conn, rows[0])
+        keys = plan.column_keys
+        if any(tuple(row) != keys for row in rows):
+            raise ValueError("HotWrite.executemany: every row must give the same columns")
+        args = [plan.arguments(row) for row in rows]
+        _on_the_driver(conn, plan.sql, args, lambda cursor: cursor.executemany(plan.sql, args))
+
+    def _writing(self, conn: Connection, params: dict[str, Any]) -> _HotPlan:
+        plan = self._plan(conn, tuple(params))
         if not conn.in_transaction():
             conn.begin()
         note_change(conn)  # as the `before_cursor_execute` hook counts a statement that is not a SELECT
-        args = [plan.arguments(row) for row in rows]
-        _on_the_driver(conn, plan.sql, args, lambda cursor: cursor.executemany(plan.sql, args))
+        return plan
 
 
 def _on_the_driver(conn: Connection, sql: str, args: Any, run: Callable[[Any], Any]) -> Any:
@@ -120,11 +166,19 @@ def _observed(conn: Connection) -> bool:
 
 
 class _HotPlan:
-    def __init__(self, statement: Select[Any] | Insert, dialect: Dialect, column_keys: list[str] | None = None) -> None:
-        # column_keys: an INSERT's columns (the others take their defaults)
-        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+    def __init__(
+        self, statement: Select[Any] | Insert | Update, dialect: Dialect, column_keys: tuple[str, ...] | None = None
+    ) -> None:
+        # column_keys: a write's given values (an INSERT's other columns take their defaults)
+        compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("HotQuery: expanding (IN-list) parameters are not supported")
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            # Python-side column defaults: SQLAlchemy's execution context fills them in per execution;
+            # this plan would bind NULL instead.
+            missing = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
+            raise ValueError(f"HotWrite: give the columns that have Python-side defaults: {missing}")
+        self.column_keys = column_keys
         self.sql = compiled.string
         escaped = compiled.escaped_bind_names
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
@@ -141,7 +195,9 @@ class _HotPlan:
                 )
             )
         self.positional = dialect.positional
-        selected = list(statement.selected_columns) if isinstance(statement, Select) else []
+        # A SELECT's columns, or a write's RETURNING. Not `exported_columns` on a write: SQLAlchemy
+        # memoizes it, and copies made later (`.values()`, `.returning()`) keep the empty answer.
+        selected = list(statement.selected_columns if isinstance(statement, Select) else statement._returning)
         self.columns = [column.type.dialect_impl(dialect) for column in selected]
         self.row = namedtuple("HotRow", [column.key for column in selected])  # type: ignore[misc]
         self.dialect = dialect

@@ -13,11 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlmodel import Session, SQLModel
 
 from cnop_app.config import get_settings
-from cnop_app.hot_query import HotInsert
+from cnop_app.hot_query import HotWrite
 from cnop_app.models import Outbox
 
 ENTITIES = ("user", "balance", "ledger", "holding", "asset_transaction", "order", "asset")
@@ -85,10 +85,7 @@ def emit(session: Session, entity: str, key: str, row: SQLModel | None = None, *
     session.info[_SESSION_FLAG] = True
 
 
-_INSERT = HotInsert(
-    Outbox.__table__,  # type: ignore[attr-defined]
-    ("entity", "entity_key", "operation", "payload", "created_at", "attempts"),
-)
+_INSERT = HotWrite(insert(Outbox.__table__))  # type: ignore[attr-defined]
 
 
 def append(session: Session, records: list[tuple[str, str, type[SQLModel], dict[str, Any]]]) -> None:
@@ -111,7 +108,7 @@ def append(session: Session, records: list[tuple[str, str, type[SQLModel], dict[
                 "attempts": 0,
             }
         )
-    _INSERT.execute(session.connection(), rows)
+    _INSERT.executemany(session.connection(), rows)
     session.info[_SESSION_FLAG] = True
 
 

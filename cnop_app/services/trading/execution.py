@@ -25,6 +25,7 @@ from cnop_app.domain.cash import require_funds
 from cnop_app.domain.enums import FillSide, LedgerType, OrderStatus, OrderType
 from cnop_app.domain.errors import NotFound
 from cnop_app.domain.money import decimal_str
+from cnop_app.hot_query import HotQuery, HotWrite
 from cnop_app.models import Account, Asset, AssetTransaction, Holding, LedgerEntry, Order
 from cnop_app.services import outbox
 from cnop_app.services.accounts import ledger_row
@@ -35,7 +36,8 @@ _accounts = Account.__table__  # type: ignore[attr-defined]
 _holdings = Holding.__table__  # type: ignore[attr-defined]
 _orders = Order.__table__  # type: ignore[attr-defined]
 
-# Built once: SQLAlchemy then reuses their compiled form on every order.
+# Built once and compiled once per dialect; the order path's own reads and writes (`lock_cash`,
+# `read_listing_and_position`, `write_fill` on SQLite) run them on the driver (`hot_query`).
 _SELECT_CASH = (
     select(_accounts.c.cash, _accounts.c.held, _accounts.c.version)
     .where(_accounts.c.username == bindparam("username"))
@@ -89,6 +91,15 @@ _UPDATE_ORDER = (
     .values({name: bindparam(name) for name in _ORDER_FILL_COLUMNS})
 )
 _INSERT_FILL = insert(AssetTransaction.__table__)  # type: ignore[attr-defined]
+_HOT_SELECT_CASH = HotQuery(_SELECT_CASH)
+_HOT_LISTING_AND_HOLDING = HotQuery(_SELECT_LISTING_AND_HOLDING)
+_HOT_UPDATE_CASH = HotWrite(_UPDATE_CASH)
+_HOT_INSERT_LEDGER = HotWrite(_INSERT_LEDGER)
+_HOT_UPDATE_HOLDING = HotWrite(_UPDATE_HOLDING)
+_HOT_INSERT_HOLDING = HotWrite(_INSERT_HOLDING)
+_HOT_INSERT_ORDER = HotWrite(_INSERT_ORDER)
+_HOT_UPDATE_ORDER = HotWrite(_UPDATE_ORDER)
+_HOT_INSERT_FILL = HotWrite(_INSERT_FILL)
 
 
 def fee_bps() -> Decimal:
@@ -150,7 +161,7 @@ class FillPlan:
 
 def lock_cash(conn: Connection, username: str) -> CashState:
     """The account's figures, its row locked for this transaction (FOR UPDATE; SQLite holds the write lock)."""
-    row = conn.execute(_SELECT_CASH, {"username": username}).first()
+    row = _HOT_SELECT_CASH.first(conn, {"username": username})
     if row is None:
         raise NotFound("Account not found")
     return CashState(username, row.cash, row.held, row.version)
@@ -177,7 +188,7 @@ def read_listing_and_position(conn: Connection, username: str, asset_id: str) ->
     Run after `lock_cash`: the account lock guards the holding, and this statement, started after the
     lock was granted, sees the holding as the last writer committed it (PostgreSQL READ COMMITTED
     takes a snapshot per statement; the lock and this read must not be one statement for that reason)."""
-    row = conn.execute(_SELECT_LISTING_AND_HOLDING, {"username": username, "asset_id": asset_id}).first()
+    row = _HOT_LISTING_AND_HOLDING.first(conn, {"username": username, "asset_id": asset_id})
     if row is None:
         return None, Position(username, asset_id)
     listing = Listing(row.is_active, row.price_usd)
@@ -284,7 +295,7 @@ def write_fill(session: Session, plan: FillPlan, now: datetime, *, new_order: bo
 
     `new_order`: the order is inserted already completed (a market order); else its row is updated.
     The same five writes either way: on PostgreSQL as ONE statement (`_one_statement`; a round trip
-    costs more than the SQL), elsewhere as five Core statements."""
+    costs more than the SQL), elsewhere as five Core statements run on the driver (`HotWrite`)."""
     conn = session.connection()
     cash = plan.cash
     account = {"b_username": cash.username, "cash": cash.cash, "held": cash.held, "version": cash.version, "at": now}
@@ -304,13 +315,18 @@ def write_fill(session: Session, plan: FillPlan, now: datetime, *, new_order: bo
         statement, params = _one_statement(
             account, plan.entries, holding, position.exists, order_write, new_order, plan.fill
         )
-        fill_id = int(conn.execute(statement, params).scalar_one())
+        returned = statement.execute(conn, params).returned
+        if returned is None:
+            raise RuntimeError("the fill's statement returned no id")
+        fill_id = int(returned.id)
     else:
-        conn.execute(_UPDATE_CASH, account)
-        conn.execute(_INSERT_LEDGER, plan.entries)
-        conn.execute(_UPDATE_HOLDING if position.exists else _INSERT_HOLDING, holding)
-        conn.execute(_INSERT_ORDER if new_order else _UPDATE_ORDER, order_write)
-        fill_id = int(conn.execute(_INSERT_FILL, plan.fill).inserted_primary_key[0])
+        _HOT_UPDATE_CASH.execute(conn, account)
+        _HOT_INSERT_LEDGER.executemany(conn, plan.entries)
+        (_HOT_UPDATE_HOLDING if position.exists else _HOT_INSERT_HOLDING).execute(conn, holding)
+        (_HOT_INSERT_ORDER if new_order else _HOT_UPDATE_ORDER).execute(conn, order_write)
+        fill_id = _HOT_INSERT_FILL.execute(conn, plan.fill).lastrowid
+        if fill_id is None:
+            raise RuntimeError("the driver gave no id for the fill row")
     if outbox.enabled():
         balance = {"username": cash.username, "cash": cash.cash, "held": cash.held, "version": cash.version}
         outbox.append(
@@ -338,8 +354,8 @@ def _one_statement(
     order: dict[str, Any],
     new_order: bool,
     fill: dict[str, Any],
-) -> tuple[Any, dict[str, Any]]:
-    """The fill's five writes as one PostgreSQL statement and its parameters: the account, ledger,
+) -> tuple[HotWrite, dict[str, Any]]:
+    """The fill's five writes as one PostgreSQL statement (run on the driver) and its parameters: the account, ledger,
     holding and order writes as data-modifying CTEs of the fill's INSERT ... RETURNING id. PostgreSQL
     runs each CTE exactly once, all or nothing, in no set order between them. The ledger entries,
     whose ids must follow their order (each balance_after follows the one before), are ONE insert
@@ -348,14 +364,14 @@ def _one_statement(
     shape = (len(entries), tuple(entries[0]), holding_exists, tuple(holding), new_order, tuple(order), tuple(fill))
     statement = _ONE_STATEMENT.get(shape)
     if statement is None:
-        statement = _ONE_STATEMENT[shape] = _build_one_statement(shape)
+        statement = _ONE_STATEMENT[shape] = HotWrite(_build_one_statement(shape))
     params = _prefixed("a_", account) | _prefixed("h_", holding) | _prefixed("o_", order) | _prefixed("f_", fill)
     for index, entry in enumerate(entries):
         params |= _prefixed(f"l{index}_", entry)
     return statement, params
 
 
-_ONE_STATEMENT: dict[tuple[Any, ...], Any] = {}  # by shape: built and compiled once each (a handful)
+_ONE_STATEMENT: dict[tuple[Any, ...], HotWrite] = {}  # by shape: built and compiled once each (a handful)
 
 
 def _build_one_statement(shape: tuple[Any, ...]) -> Any:
