@@ -86,8 +86,9 @@ class HotWrite(_HotStatement):
     writes (the account, its ledger entries, the holding, the order, the fill) and its outbox rows.
     Through SQLAlchemy's execution path each of them cost several times its SQL on SQLite, inside the
     writer lock. As `conn.execute` does, the statement is compiled for the columns given (the others
-    take their defaults; a default computed per row, such as a time, must be given instead: refused at
-    compile time) and values go through their column types' bind processors, as with `HotQuery`.
+    take their database defaults; a column whose default SQLAlchemy fills in from Python, a time or a
+    fixed value, must be given: refused at compile time) and values go through their column types'
+    bind processors, as with `HotQuery`.
     Run it inside a unit of work, which counts it as changing (`db.note_change`) as SQLAlchemy's
     `before_cursor_execute` hook would; driver errors are raised as SQLAlchemy's. Observed
     connections take SQLAlchemy's usual path, as with `HotQuery`."""

@@ -37,7 +37,7 @@ _holdings = Holding.__table__  # type: ignore[attr-defined]
 _orders = Order.__table__  # type: ignore[attr-defined]
 
 # Built once and compiled once per dialect; the order path's own reads and writes (`lock_cash`,
-# `read_listing_and_position`, `write_fill` on SQLite) run them on the driver (`hot_query`).
+# `read_listing_and_position`, `write_fill`) run them on the driver (`hot_query`).
 _SELECT_CASH = (
     select(_accounts.c.cash, _accounts.c.held, _accounts.c.version)
     .where(_accounts.c.username == bindparam("username"))
