@@ -45,9 +45,6 @@ class HotQuery(_HotStatement):
 
     statement: Select[Any]
 
-    def __init__(self, statement: Select[Any]) -> None:
-        super().__init__(statement)
-
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
         plan = self._plan(conn)
         if _observed(conn):  # tracing or a statement log must see every statement: the usual path
@@ -61,11 +58,7 @@ class HotQuery(_HotStatement):
             return cursor.fetchall(), plan.processors(cursor.description)
 
         fetched, processors = _on_the_driver(conn, plan.sql, args, run)
-        make = plan.row
-        return [
-            make(*[value if fn is None else fn(value) for fn, value in zip(processors, raw, strict=True)])
-            for raw in fetched
-        ]
+        return plan.rows(fetched, processors)
 
     def first(self, conn: Connection, params: dict[str, Any]) -> Any | None:
         found = self.rows(conn, params)
@@ -95,9 +88,6 @@ class HotWrite(_HotStatement):
 
     statement: Insert | Update
 
-    def __init__(self, statement: Insert | Update) -> None:
-        super().__init__(statement)
-
     def execute(self, conn: Connection, params: dict[str, Any]) -> Written:
         """One row's values."""
         with_id = isinstance(self.statement, Insert) and conn.dialect.name == "sqlite"
@@ -112,10 +102,8 @@ class HotWrite(_HotStatement):
             cursor.execute(plan.sql, args)
             returned = None
             if plan.columns:
-                raw = cursor.fetchone()
-                if raw is not None:
-                    processors = plan.processors(cursor.description)
-                    returned = plan.row(*[v if fn is None else fn(v) for fn, v in zip(processors, raw, strict=True)])
+                fetched = cursor.fetchmany(1)
+                returned = plan.rows(fetched, plan.processors(cursor.description))[0] if fetched else None
             return Written(cursor.rowcount, cursor.lastrowid if with_id else None, returned)
 
         return _on_the_driver(conn, plan.sql, args, run)
@@ -212,6 +200,14 @@ class _HotPlan:
         if self.positional:
             return tuple(values)
         return {driver_name: value for (driver_name, *_rest), value in zip(self.binds, values, strict=True)}
+
+    def rows(self, fetched: list[Any], processors: list[Any]) -> list[Any]:
+        """The driver's rows as named tuples of the values `conn.execute` would return."""
+        make = self.row
+        return [
+            make(*[value if fn is None else fn(value) for fn, value in zip(processors, raw, strict=True)])
+            for raw in fetched
+        ]
 
     def processors(self, description: Any) -> list[Any]:
         if self._processors is None:
