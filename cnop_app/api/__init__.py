@@ -6,6 +6,7 @@ import hmac
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -149,7 +150,14 @@ def create_api() -> FastAPI:
     settings = get_settings()
     limiter = RateLimiter.from_settings(settings)
     guard = ApiRateLimits(limiter, API_PREFIX) if limiter is not None else None
-    api.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, guard=guard)
+    # Metrics, logs and the activity monitor name a route by its whole template (/api/v1/balance): the
+    # route in the scope knows only its router's part. Keyed by identity: the app holds every route.
+    full_paths = {
+        id(context.original_route): context.path for context in iter_route_contexts(api.routes) if context.path
+    }
+    api.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, guard=guard, full_paths=full_paths
+    )
     return api
 
 

@@ -10,7 +10,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +53,16 @@ class Admission:
 RequestGuard = Callable[[Scope, dict[str, str]], Awaitable[Admission | None]]
 
 
-def route_label(scope: Scope) -> str:
-    """The matched route template, or a fixed bucket: labels stay bounded whatever the path."""
+def route_label(scope: Scope, full_paths: Mapping[int, str] | None = None) -> str:
+    """The matched route template, or a fixed bucket: labels stay bounded whatever the path.
+
+    FastAPI's router puts the route it matched in `scope["route"]`; a route of an included router
+    knows only its own part of the path (`/balance`, not `/api/v1/balance`): `full_paths` maps each
+    route, by identity, to its whole template."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str) and path:
-        return path
+        return full_paths.get(id(route), path) if full_paths else path
     raw = scope.get("path", "")
     if raw.startswith("/api/"):
         return "/api/unmatched"
@@ -68,10 +72,17 @@ def route_label(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 65536, guard: RequestGuard | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = 65536,
+        guard: RequestGuard | None = None,
+        full_paths: Mapping[int, str] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.guard = guard
+        self.full_paths = full_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,7 +139,7 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             if is_api:
-                label = route_label(scope)
+                label = route_label(scope, self.full_paths)
                 method = scope.get("method", "GET")
                 status = int(status_holder["status"])
                 HTTP_REQUESTS.labels(method, label, f"{status // 100}xx").inc()
