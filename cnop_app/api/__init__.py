@@ -20,6 +20,7 @@ from cnop_app.api import logos as logo_routes
 from cnop_app.api import market as market_routes
 from cnop_app.api import session_cookie as session_cookie_routes
 from cnop_app.api import trading as trading_routes
+from cnop_app.api.direct import DirectRoutes
 from cnop_app.api.errors import install_error_handlers
 from cnop_app.api.ratelimit import ApiRateLimits
 from cnop_app.api.schemas.common import errors
@@ -66,7 +67,8 @@ def _metrics_token_given(authorization: str | None) -> bool | None:
     return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
-def create_api() -> FastAPI:
+def create_api(direct_routes: bool = True) -> FastAPI:
+    """The API app. `direct_routes=False` leaves every request to FastAPI's router (the tests compare the two)."""
     api = FastAPI(
         title="CNOP API",
         version="1.0.0",
@@ -150,6 +152,9 @@ def create_api() -> FastAPI:
     settings = get_settings()
     limiter = RateLimiter.from_settings(settings)
     guard = ApiRateLimits(limiter, API_PREFIX) if limiter is not None else None
+    if direct_routes:
+        # Added first, so it runs inside the request context (ids, limits, metrics, access log) and CORS.
+        api.add_middleware(DirectRoutes, api=api)
     # Metrics, logs and the activity monitor name a route by its whole template (/api/v1/balance): the
     # route in the scope knows only its router's part. Keyed by identity: the app holds every route.
     full_paths = {
