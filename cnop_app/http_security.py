@@ -13,7 +13,6 @@ framing, plugins, foreign form targets or <base> tricks.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -21,7 +20,7 @@ from reflex.middleware import Middleware
 
 from cnop_app.config import Settings, get_settings
 from cnop_app.domain.network import client_ip
-from cnop_app.observability.logging import request_id_var
+from cnop_app.observability.logging import new_request_id, request_id_var
 from cnop_app.services import audit
 
 Scope = MutableMapping[str, Any]
@@ -104,7 +103,7 @@ class SecurityMiddleware:
         peer = scope.get("client")
         ip = client_ip(peer[0] if peer else None, forwarded, self.settings.trusted_networks)
         client_token = audit.bind_client(ip, user_agent)
-        request_token = request_id_var.set(uuid.uuid4().hex) if scope["type"] == "websocket" else None
+        request_token = request_id_var.set(new_request_id()) if scope["type"] == "websocket" else None
         path = scope.get("path", "")
         extra = self.docs_headers if path in DOCS_PATHS else self.headers
         hashed = path.startswith("/assets/")
@@ -141,7 +140,7 @@ class AuditClientMiddleware(Middleware):
         peer = headers.get("asgi-scope-client") or router.session.client_ip or None
         ip = client_ip(peer, headers.get("x-forwarded-for"), get_settings().trusted_networks)
         audit.bind_client(ip, router.headers.user_agent or None)
-        request_id_var.set(uuid.uuid4().hex)
+        request_id_var.set(new_request_id())
         return None
 
 

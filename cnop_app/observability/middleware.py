@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnop_app.observability.logging import get_logger, request_id_var
+from cnop_app.observability.logging import get_logger, new_request_id, request_id_var
 from cnop_app.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 Scope = MutableMapping[str, Any]
@@ -90,7 +89,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else new_request_id()
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status_holder = {"status": 500, "started": False}
