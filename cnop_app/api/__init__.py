@@ -82,6 +82,10 @@ def create_api(direct_routes: bool = True) -> FastAPI:
         # Response models render through JSONResponse (json.dumps), not pydantic's JSON writer: asset figures
         # stay JSON numbers written the way Python writes floats (1.172e-05, not 0.00001172).
         default_response_class=JSONResponse,
+        # CNOP observes itself with Prometheus metrics and JSON logs. FastAPI's OpenTelemetry bridge,
+        # on by default, looked up three global OpenTelemetry providers on every request (8 us) to
+        # learn that none is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(api)
     # Routes are matched in this order, one by one: the busiest routers first. Each router is included

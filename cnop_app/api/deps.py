@@ -8,7 +8,6 @@ import threading
 import weakref
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -35,11 +34,7 @@ def scope_client_ip(scope: MutableMapping[str, Any]) -> str | None:
     # Several X-Forwarded-For headers read as one list, in order (RFC 9110 field combination).
     hops = [value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"]
     forwarded = b",".join(hops).decode("latin-1") if hops else None
-    return _client_ip(peer, forwarded, get_settings().trusted_networks)
-
-
-# Memoised: the same clients come back request after request (address parsing is most of the cost).
-_client_ip = lru_cache(maxsize=4096)(network.client_ip)
+    return network.client_ip(peer, forwarded, get_settings().trusted_networks)
 
 
 def client_ip(request: Request) -> str | None:

@@ -46,6 +46,9 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: I
     return any(address in network for network in networks)
 
 
+# Memoised: every API request and websocket asks, and the same clients come back request after request
+# (parsing the addresses was most of the cost). Bounded: X-Forwarded-For is whatever a client sends.
+@lru_cache(maxsize=4096)
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str | None:
     """The client's IP as text (None when unknown)."""
     peer_address = _address(peer) if peer else None
