@@ -22,6 +22,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _log = get_logger("http")
 
@@ -82,6 +83,7 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
         self.guard = guard
         self.full_paths = full_paths
+        self._kept_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -141,8 +143,9 @@ class RequestContextMiddleware:
                 label = route_label(scope, self.full_paths)
                 method = scope.get("method", "GET")
                 status = int(status_holder["status"])
-                HTTP_REQUESTS.labels(method, label, f"{status // 100}xx").inc()
-                HTTP_LATENCY.labels(method, label).observe(elapsed)
+                requests, latency = self._series(method, label, status)
+                requests.inc()
+                latency.observe(elapsed)
                 micros = round(elapsed * 1_000_000)
                 for observer in _observers:
                     observer(method, label, status, micros)
@@ -151,6 +154,16 @@ class RequestContextMiddleware:
                     extra={"method": method, "route": label, "status": status, "ms": round(elapsed * 1000, 2)},
                 )
             request_id_var.reset(token)
+
+    def _series(self, method: str, label: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram of this method, route and status class. Kept per
+        key: `labels()` checks its arguments and takes a lock on every call. Any method outside HTTP's
+        usual ones is labelled `other`, so a client inventing methods cannot add series."""
+        key = (method if method in _METRIC_METHODS else "other", label, f"{status // 100}xx")
+        series = self._kept_series.get(key)
+        if series is None:
+            series = self._kept_series[key] = (HTTP_REQUESTS.labels(*key), HTTP_LATENCY.labels(*key[:2]))
+        return series
 
     async def _too_large(self, send: Send) -> None:
         body = json.dumps({"detail": f"Request body too large (limit {self.max_body_bytes} bytes)"}).encode()

@@ -19,3 +19,14 @@ def test_metrics_name_each_route_by_its_whole_template(client: TestClient, metri
     routes = set(re.findall(r'cnop_http_requests_total\{method="GET",route="([^"]+)"', text))
     assert {"/api/v1/inventory/assets/{asset_id}", "/api/v1/portfolio"} <= routes
     assert not {route for route in routes if not route.startswith(("/api/", "/health", "/metrics"))}
+
+
+def test_invented_methods_share_one_metrics_series(client: TestClient, metrics_headers: dict[str, str]) -> None:
+    """A client may send any method name: each one must not become a series of its own."""
+    for method in ("BREW", "WHEN", "PROPFIND"):
+        assert client.request(method, "/api/v1/balance").status_code == 405
+    assert client.request("GET", "/api/v1/balance").status_code == 401
+    text = client.get("/metrics", headers=metrics_headers).text
+    methods = set(re.findall(r'cnop_http_requests_total\{method="([^"]+)",route="/api/v1/balance"', text))
+    # Other tests in this process may have sent HEAD or POST here: only the invented names matter.
+    assert "other" in methods and not methods & {"BREW", "WHEN", "PROPFIND"}
