@@ -4,7 +4,8 @@ A GET to a route whose endpoint is `async def route(request: Request) -> Respons
 portfolio: they authenticate in `deps.as_caller` and render their own body) has nothing for FastAPI to
 solve: no parameters, no dependencies, no body, and a response it passes through as it is. FastAPI
 still walks its router (every route's path is matched in turn), builds a request handler's dependency
-context, an exit stack and two layers of exception wrapping for it: a fifth of such a request's CPU.
+context, an exit stack and two layers of exception wrapping for it: a quarter of such a request's CPU
+in-process (docs/performance.md).
 
 `DirectRoutes` sits inside the API's own middlewares (request ids, rate limits, CORS, metrics and
 access log all still apply) and answers those GETs itself: the route is found by its exact path, the
