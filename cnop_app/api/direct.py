@@ -56,12 +56,11 @@ def is_direct(route: object) -> bool:
 
 def direct_routes(api: FastAPI) -> dict[str, APIRoute]:
     """The `is_direct` routes by their full path (an included router's route knows only its own part)."""
-    found = {}
-    for context in iter_route_contexts(api.routes):
-        route = context.original_route
-        if context.path and "{" not in context.path and isinstance(route, APIRoute) and is_direct(route):
-            found[context.path] = route
-    return found
+    return {
+        context.path: context.original_route
+        for context in iter_route_contexts(api.routes)
+        if context.path and is_direct(context.original_route)
+    }
 
 
 def exception_handlers(api: FastAPI) -> Mapping[Any, Any]:
