@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ADMIN_USERNAME, ARTIFACTS
+from tests.browser.conftest import ADMIN_USERNAME, ARTIFACTS, expect_toast_shown, record_toasts
 from tests.support.helpers import STRONG_PASSWORD, user_payload
 
 CUSTOMER = "pat_console"
@@ -97,6 +97,7 @@ def test_admin_disables_an_open_browser_adjusts_cash_toggles_an_asset_and_sees_t
 ) -> None:
     _customer(app_url)
     customer_context = browser.new_context(viewport=VIEWPORT)
+    record_toasts(customer_context)
     admin_context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     try:
         victim = customer_context.new_page()
@@ -120,7 +121,7 @@ def test_admin_disables_an_open_browser_adjusts_cash_toggles_an_asset_and_sees_t
         expect(page.locator("#admin-user-status")).to_have_text("disabled", timeout=TIMEOUT_MS)
         expect(page.locator("#admin-no-sessions")).to_be_visible()
         _shot(page, "admin-user-disabled")
-        expect(victim.get_by_text("Your session ended; please log in again")).to_be_visible(timeout=TIMEOUT_MS)
+        expect_toast_shown(victim, "Your session ended; please log in again", TIMEOUT_MS)
         expect(victim).to_have_url(re.compile(r"/login\?next="), timeout=TIMEOUT_MS)
 
         # Assets: trading off (with what happens to open orders said on the page), then on again.

@@ -8,6 +8,7 @@ import re
 import httpx
 from playwright.sync_api import Browser, expect
 
+from tests.browser.conftest import expect_toast_shown, record_toasts
 from tests.support.helpers import STRONG_PASSWORD, user_payload
 
 USERNAME = "sam_sessions"
@@ -16,6 +17,7 @@ USERNAME = "sam_sessions"
 def test_logout_in_one_tab_signs_the_other_out_and_scripts_never_see_the_token(app_url: str, browser: Browser) -> None:
     assert httpx.post(f"{app_url}/api/v1/auth/register", json=user_payload(USERNAME)).status_code == 201
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    record_toasts(context)
     try:
         first = context.new_page()
         first.goto(f"{app_url}/login?next=/portfolio")
@@ -41,7 +43,7 @@ def test_logout_in_one_tab_signs_the_other_out_and_scripts_never_see_the_token(a
         assert not [c for c in context.cookies() if c["name"] == "cnop_token"]
 
         # The first tab is told at the next push (prices refresh every 3 s here) and leaves the page.
-        expect(first.get_by_text("Your session ended; please log in again")).to_be_visible(timeout=30_000)
+        expect_toast_shown(first, "Your session ended; please log in again")
         expect(first).to_have_url(re.compile(r"/login\?next=(%2F|/)portfolio"), timeout=20_000)
     finally:
         context.close()
