@@ -215,9 +215,7 @@ class AdminOverviewState(AdminMixin, AuthState):
             return principal
         self.reset()
         if principal is None:
-            path = self.router.url.path or OVERVIEW_PATH
-            self._end_session()
-            return [rx.toast.warning("Your session ended; please log in again"), rx.redirect(f"/login?next={path}")]
+            return self._session_ended(OVERVIEW_PATH)
         return [rx.toast.error(ADMINS_ONLY), rx.redirect(CUSTOMER_HOME)]
 
     def _on_prices(self, principal: Principal | None) -> list[rx.event.EventSpec] | None:

@@ -177,9 +177,14 @@ class AuthState(rx.State):
         principal = self._principal()
         if principal is not None:
             return principal, []
-        path = self.router.url.path or DEFAULT_NEXT
+        return None, self._session_ended()
+
+    def _session_ended(self, default_next: str = DEFAULT_NEXT) -> list[rx.event.EventSpec]:
+        """Sign this tab out of a session that ended elsewhere: a notice, then the login page, which
+        leads back to the page it was on."""
+        path = self.router.url.path or default_next
         self._end_session()
-        return None, [rx.toast.warning(SESSION_ENDED), rx.redirect(f"/login?next={quote(path)}")]
+        return [rx.toast.warning(SESSION_ENDED), rx.redirect(f"/login?next={quote(path)}")]
 
     @rx.event
     def require_login(self) -> rx.event.EventSpec | list[rx.event.EventSpec] | None:

@@ -183,6 +183,28 @@ def _ctx(username: str) -> admin.AdminContext:
 # ---- an admin's actions
 
 
+def test_the_overview_poll_signs_out_a_tab_whose_session_ended(ui_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = _admin()
+    _, state = _admin_tab(AdminOverviewState, "/admin", token)
+    assert state.load() is AdminOverviewState.poll and state.live
+    monkeypatch.setattr(admin_overview, "POLL_SECONDS", 0)
+    monkeypatch.setattr(admin_overview, "POLL_TICKS", 3)
+    overview = admin_overview._overview
+
+    def overview_then_logout(ctx: admin.AdminContext) -> Any:
+        """The first tick's figures; then the session ends elsewhere (another tab, the API)."""
+        auth.logout(auth.authenticate(token))
+        return overview(ctx)
+
+    monkeypatch.setattr(admin_overview, "_overview", overview_then_logout)
+
+    events = _call(state, "poll")
+    # The same notice and way back as a push gives any other signed-out tab.
+    assert toasts(events) == [("warning", "Your session ended; please log in again")]
+    assert redirect_target(events) == "/login?next=/admin"
+    assert not state.live and state.figures == {}
+
+
 def test_user_actions_need_a_reason_and_are_audited(ui_env: Path) -> None:
     customer_token, _ = _customer_with_orders()
     token = _admin()
