@@ -181,28 +181,46 @@ def get_holding(username: str, asset_id: str) -> HoldingView:
     raise NotFound(f"No holding of {asset_id}")
 
 
+_accounts = Account.__table__  # type: ignore[attr-defined]
+_holdings = Holding.__table__  # type: ignore[attr-defined]
+_assets = Asset.__table__  # type: ignore[attr-defined]
+# Every account's cash with each of its holdings and that asset's price (NULLs: no holding;
+# a price of NULL, the asset unknown or unpriced: valued at cost, as `value_holding` does).
+_SNAPSHOT_INPUTS = (
+    sa_select(
+        _accounts.c.username, _accounts.c.cash, _holdings.c.quantity, _holdings.c.average_cost, _assets.c.price_usd
+    )
+    .select_from(_accounts)
+    .outerjoin(_holdings, _holdings.c.username == _accounts.c.username)
+    .outerjoin(_assets, _assets.c.id == _holdings.c.asset_id)
+)
+
+
 def record_snapshots(now: datetime | None = None) -> int:
     """One PortfolioSnapshot per account at the current prices (call after each price refresh).
     Snapshots older than 31 days are pruned. Returns the number written."""
     now = now or utcnow()
     with write_session() as session:
-        prices = {a.id: a.price_usd for a in session.exec(select(Asset)).all()}
+        cash_by_user: dict[str, Decimal] = {}
         value_by_user: dict[str, Decimal] = {}
-        for holding in session.exec(select(Holding)).all():
-            if holding.quantity == 0:
-                continue
-            value = value_holding(holding.quantity, holding.average_cost, prices.get(holding.asset_id)).value
-            value_by_user[holding.username] = value_by_user.get(holding.username, Decimal(0)) + value
+        # Plain rows of one statement (cash, and each holding with its price): one consistent
+        # read on PostgreSQL too, and no ORM object per account and holding, which cost ~80 ms at
+        # 1,000 accounts, before every live push.
+        for username, cash, quantity, average_cost, price in session.execute(_SNAPSHOT_INPUTS):
+            cash_by_user[username] = cash
+            if quantity is not None and quantity != 0:  # zero: compared as Decimal, not as SQLite's text
+                value = value_holding(quantity, average_cost, price).value
+                value_by_user[username] = value_by_user.get(username, Decimal(0)) + value
         rows = []
-        for account in session.exec(select(Account)).all():
-            holdings_value = value_by_user.get(account.username, Decimal(0))
+        for username, cash in cash_by_user.items():
+            holdings_value = value_by_user.get(username, Decimal(0))
             rows.append(
                 {
-                    "username": account.username,
+                    "username": username,
                     "at": now,
-                    "cash": account.cash,
+                    "cash": cash,
                     "holdings_value": holdings_value,
-                    "total_value": account.cash + holdings_value,
+                    "total_value": cash + holdings_value,
                 }
             )
         # One statement for every account (an ORM object each took ~0.15 ms: 150 ms at 1,000 accounts).

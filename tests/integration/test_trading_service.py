@@ -438,6 +438,33 @@ def test_snapshots_and_history(env: str) -> None:
         assert len(session.exec(select(PortfolioSnapshot)).all()) == 2
 
 
+def test_a_snapshot_values_every_account_from_one_read(env: str) -> None:
+    """Each account's cash plus its holdings at their prices: several holdings add up, a sold-out one
+    counts nothing, an asset without a price counts at cost, an account without holdings is its cash.
+    The inputs come from one SELECT, so on PostgreSQL an order committing meanwhile is seen whole or
+    not at all (not its cash without its holding)."""
+    make_user("bob_0001", "50")
+    buy(env, "2")  # BTC at 100
+    buy(env, "3", "ETH")  # ETH at 10
+    buy(env, "1", "ETH")
+    sell(env, "4", "ETH")  # sold out: a holding row of quantity zero
+    make_user("carol_01", "1000")
+    buy("carol_01", "1.5", "ETH")
+    set_price("BTC", "120.005")  # value 240.01 (to the cent)
+    set_price("ETH", None)  # carol's 1.5 ETH at its cost, 15.00
+    with executed_on(write_engine()) as sent:
+        assert portfolio.record_snapshots() == 3
+    assert len([s for s, _ in sent if s.lstrip().upper().startswith("SELECT")]) == 1
+    with read_session() as session:
+        got = {s.username: (s.cash, s.holdings_value, s.total_value) for s in session.exec(select(PortfolioSnapshot))}
+    alice_cash = account_of(env).cash
+    assert got == {
+        env: (alice_cash, D("240.01"), alice_cash + D("240.01")),
+        "bob_0001": (D(50), D(0), D(50)),
+        "carol_01": (D("985.00"), D("15.00"), D("1000.00")),
+    }
+
+
 def test_snapshots_are_one_insert_and_the_pruning_reads_by_time(env: str) -> None:
     """A refresh writes a snapshot per account: one INSERT for all of them, and the delete of old ones
     is a range scan of the time index, not a walk of the whole table (a row per account per refresh)."""
