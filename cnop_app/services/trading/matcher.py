@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -17,10 +18,14 @@ from cnop_app.services.trading.execution import fill, release
 _log = get_logger("trading")
 
 
-def _pending_limit_orders(session: Session) -> list[Order]:
+def _pending_limit_orders(session: Session) -> list[Any]:
+    """(order_id, order_type, limit_price, asset_id) of each pending order, oldest first: plain rows, as
+    this runs before every live push and most resting orders are not crossed (no ORM object each)."""
     return list(
         session.exec(
-            select(Order).where(Order.status == OrderStatus.PENDING).order_by(Order.created_at, Order.order_id)  # type: ignore[arg-type]
+            select(Order.order_id, Order.order_type, Order.limit_price, Order.asset_id)
+            .where(Order.status == OrderStatus.PENDING)
+            .order_by(Order.created_at, Order.order_id)  # type: ignore[arg-type]
         ).all()
     )
 
@@ -90,7 +95,7 @@ def match_limit_orders(now: datetime | None = None) -> int:
     expire_orders(now)
     with read_session() as session:
         pending = _pending_limit_orders(session)
-        prices = {a.id: a.price_usd for a in session.exec(select(Asset).where(Asset.is_active)).all()}
+        prices = dict(session.exec(select(Asset.id, Asset.price_usd).where(Asset.is_active)).all()) if pending else {}
     filled = 0
     for order in pending:
         if not rules.crossed(order.order_type, order.limit_price, prices.get(order.asset_id)):
