@@ -30,7 +30,7 @@ from cnop_app.config import reset_settings
 from cnop_app.db import write_engine
 from cnop_app.manage import migrate
 from cnop_app.models import Account, Holding, PortfolioSnapshot, utcnow
-from cnop_app.services import market
+from cnop_app.services import market, trading
 from cnop_app.services.market import logos
 from cnop_app.state.market import snapshot
 from tests.support.coingecko_server import FakeCoinGecko, Reply, many_coins
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("refreshes", nargs="?", type=int, default=20, help="refreshes to measure (default 20)")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts for the after-refresh work")
     parser.add_argument("--history", type=int, default=300, help="past snapshots per account (5 min apart)")
+    parser.add_argument("--resting", type=int, default=1000, help="resting limit orders the matcher then checks")
     parser.add_argument("--json", action="store_true", help="also print the figures as one BENCH_JSON line")
     args = parser.parse_args()
     runs = args.refreshes
@@ -115,6 +116,9 @@ def main() -> None:
             f"before the push (limit orders, snapshots) median {before_push:.0f} ms, "
             f"after it (tidy-up) median {after_push:.0f} ms"
         )
+        resting = min(args.resting, args.accounts)
+        matcher_ms = _matcher_with_resting_orders(resting, min(runs, 5))
+        print(f"the limit-order matcher with {resting} resting limit orders, none crossed: median {matcher_ms:.1f} ms")
         if args.json:
             figures = {
                 "refreshes": runs,
@@ -127,6 +131,8 @@ def main() -> None:
                 "snapshots": args.accounts * args.history,
                 "before_push_ms": before_push,
                 "after_push_ms": after_push,
+                "resting_orders": resting,
+                "matcher_ms": matcher_ms,
             }
             print("BENCH_JSON " + json.dumps(figures))
 
@@ -163,6 +169,20 @@ def _after_refresh(accounts: int, history: int, runs: int) -> tuple[float, float
         before.append((t1 - t0) * 1000)
         after.append((time.perf_counter() - t1) * 1000)
     return statistics.median(before), statistics.median(after)
+
+
+def _matcher_with_resting_orders(count: int, runs: int) -> float:
+    """Median ms of the matcher (before every push) once `count` of the accounts each have a limit buy
+    resting far below the market, placed as a user places it."""
+    for i in range(count):
+        order = {"order_type": "limit_buy", "asset_id": "BTC", "quantity": "0.01", "price": "1000"}
+        trading.place_order(f"bench_{i:06d}", order)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        assert trading.match_limit_orders() == 0
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":
