@@ -40,7 +40,9 @@ V = TypeVar("V")
 
 
 def _num(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+    if value is None or isinstance(value, Decimal):  # the services' numbers are Decimal already
+        return value
+    return Decimal(str(value))
 
 
 def _spark(values: list[Any]) -> list[str]:
@@ -250,7 +252,7 @@ class _Snapshot:
             return view
         version = market.market_version()
         if view is None or version != view.version or not view.raw:
-            view = MarketView(version or 0, market.all_assets(active_only=False), view)
+            view = MarketView(version or 0, market.market_table(), view)
             if not view.same_lines:
                 self._tables = {}
             self.view = view

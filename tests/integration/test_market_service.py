@@ -212,28 +212,30 @@ def test_list_and_detail_shapes(cnop_env: Path) -> None:
         market.get_asset("ZZZZ")
 
 
-def test_whole_catalogue_read_matches_each_assets_detail(any_db: str) -> None:
-    """`all_assets` (the market table's read: Core rows, cached sparkline parsing) gives each asset's
-    detail exactly as `get_asset` reads it through the ORM, on SQLite and PostgreSQL."""
+def test_market_table_read_matches_each_assets_summary_and_sparkline(any_db: str) -> None:
+    """`market_table` (each live push's read: Core rows of only the columns it needs, cached sparkline
+    parsing) gives each asset's list item exactly as the API's list reads it through the ORM, and the
+    detail's sparkline, inactive assets included, on SQLite and PostgreSQL."""
     market.seed_from_snapshot()
     with write_session() as session:
         retired = session.get(Asset, "USDT")
         assert retired is not None
         retired.is_active = False
         session.add(retired)
-    every = market.all_assets(active_only=False)
-    assert [a["asset_id"] for a in every] == [a["asset_id"] for a in market.list_assets(False, 250)["data"]]
-    for detail in every:
-        alone = market.get_asset(detail["asset_id"])
+    every = market.market_table()
+    listed = market.list_assets(False, 250)["data"]
+    assert [a["asset_id"] for a in every] == [a["asset_id"] for a in listed]
+    for item, summary in zip(every, listed, strict=True):
+        sparkline = item.pop("sparkline_7d")
+        assert sparkline == market.get_asset(item["asset_id"])["sparkline_7d"]
+        assert len(sparkline) == 168 and all(isinstance(point, Decimal) for point in sparkline)
         # The price's age is counted from each read's own clock.
-        assert abs(alone.pop("price_age_seconds") - detail.pop("price_age_seconds")) <= 2
-        assert detail == alone
-        assert all(isinstance(point, Decimal) for point in detail["sparkline_7d"])
-    active = market.all_assets(active_only=True)
-    assert [a["asset_id"] for a in active] == [a["asset_id"] for a in every if a["asset_id"] != "USDT"]
+        assert abs(summary.pop("price_age_seconds") - item.pop("price_age_seconds")) <= 2
+        assert item == summary
+    assert next(a for a in every if a["asset_id"] == "USDT")["is_active"] is False
     # The parsed sparkline is shared between reads; each caller still gets a list of its own.
-    every[0]["sparkline_7d"].clear()
-    assert len(market.all_assets()[0]["sparkline_7d"]) == 168
+    market.market_table()[0]["sparkline_7d"].clear()
+    assert len(market.market_table()[0]["sparkline_7d"]) == 168
 
 
 def test_price_cache_follows_other_processes(cnop_env: Path) -> None:

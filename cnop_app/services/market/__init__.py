@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from cnop_app.services.market.catalogue import (
     MAX_LIST_LIMIT,
-    all_assets,
     asset_detail,
     asset_history,
     asset_summary,
     get_asset,
     list_assets,
+    market_table,
 )
 from cnop_app.services.market.price_cache import clear_cache, latest_price, latest_prices, reload_prices_if_changed
 from cnop_app.services.market.refresh import RefreshResult, refresh_prices
@@ -36,7 +36,6 @@ __all__ = [
     "MAX_LIST_LIMIT",
     "STATUS_KEY",
     "RefreshResult",
-    "all_assets",
     "asset_detail",
     "asset_history",
     "asset_summary",
@@ -48,6 +47,7 @@ __all__ = [
     "list_assets",
     "load_status",
     "market_status",
+    "market_table",
     "market_version",
     "status_text",
     "refresh_prices",

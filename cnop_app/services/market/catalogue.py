@@ -36,6 +36,26 @@ def change_percentage(start: Decimal, end: Decimal) -> Decimal:
 
 
 _ASSETS = sa_select(Asset.__table__)  # type: ignore[attr-defined]
+# What `asset_summary` (and `_staleness`) read, and the sparkline.
+_TABLE_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "category",
+    "price_usd",
+    "is_active",
+    "image",
+    "market_cap_rank",
+    "price_change_percentage_24h",
+    "market_cap",
+    "total_volume_24h",
+    "price_change_percentage_7d",
+    "last_updated",
+    "updated_at",
+    "source",
+    "sparkline_7d",
+)
+_TABLE_ASSETS = sa_select(*(Asset.__table__.c[name] for name in _TABLE_COLUMNS))  # type: ignore[attr-defined]
 _ACTIVE = col(Asset.is_active).is_(True)
 
 
@@ -125,15 +145,17 @@ def list_assets(active_only: bool = True, limit: int = 50) -> dict[str, Any]:
     return {"data": [asset_summary(a, context) for a in rows], "total_count": total, "active_count": active}
 
 
-def all_assets(active_only: bool = False) -> list[dict[str, Any]]:
-    """Every asset as a detail dict (the market page: sparkline included), ordered by rank."""
+def market_table() -> list[dict[str, Any]]:
+    """Every asset as a list item (`asset_summary`) plus its 7-day sparkline, ordered by rank: what the
+    market table shows. Each live push's new table starts from this read of the whole catalogue, so
+    it reads only these columns (a third of the numbers to decode, none of the detail fields)."""
     context = _status_context()
-    # Core rows (same attribute names and types as the model): every live push's new table reads the
-    # whole catalogue, and building ORM objects for it was a quarter of that read.
-    query = _ASSETS.where(_ACTIVE) if active_only else _ASSETS
     with read_connection() as conn:
-        rows = conn.execute(query.order_by(*_rank_order())).all()
-    return [asset_detail(a, context) for a in rows]  # type: ignore[arg-type]
+        rows = conn.execute(_TABLE_ASSETS.order_by(*_rank_order())).all()
+    return [
+        {**asset_summary(a, context), "sparkline_7d": sparkline_values(a.sparkline_7d)}  # type: ignore[arg-type]
+        for a in rows
+    ]
 
 
 def get_asset(asset_id: object) -> dict[str, Any]:
