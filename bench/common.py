@@ -192,6 +192,12 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
 
 
+def machine_stolen_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests so far ("steal" in /proc/stat): counted as busy
+    above, as time the machine's processes could not run."""
+    return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLK_TCK
+
+
 class CpuWindow:
     """CPU used by the server processes, and by the whole machine, between start() and stop()."""
 
@@ -199,6 +205,7 @@ class CpuWindow:
         self.server_pids = list(server_pids)
         self.server = 0.0
         self.machine = 0.0
+        self.stolen = 0.0
         self.wall = 0.0
         self.threads: dict[tuple[int, int], tuple[str, float]] = {}
 
@@ -206,12 +213,14 @@ class CpuWindow:
         self._threads0 = thread_cpu_seconds(self.server_pids)
         self._server0 = cpu_seconds(self.server_pids)
         self._busy0, _ = machine_busy_seconds()
+        self._stolen0 = machine_stolen_seconds()
         self._t0 = time.monotonic()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.server = cpu_seconds(self.server_pids) - self._server0
         self.machine = machine_busy_seconds()[0] - self._busy0
+        self.stolen = machine_stolen_seconds() - self._stolen0
         self.wall = time.monotonic() - self._t0
         after = thread_cpu_seconds(self.server_pids)
         self.threads = {
@@ -250,9 +259,11 @@ class CpuWindow:
 
     def other_note(self, client_cpu: float) -> str:
         other = max(0.0, self.machine - self.server - client_cpu)
+        # A host that lends its cores to other guests shows here: its rows move with the steal.
+        stolen = f", of which stolen by the hypervisor {self.stolen:.1f} s" if self.stolen >= 0.05 else ""
         return (
             f"CPU over {self.wall:.1f} s: server {self.server:.1f} s, client {client_cpu:.1f} s, "
-            f"rest of the machine {other:.1f} s (of {2 * self.wall:.0f} s on 2 cores)"
+            f"rest of the machine {other:.1f} s{stolen} (of {2 * self.wall:.0f} s on 2 cores)"
         )
 
 
