@@ -193,8 +193,8 @@ def machine_busy_seconds() -> tuple[float, float]:
 
 
 def machine_stolen_seconds() -> float:
-    """CPU seconds the hypervisor gave to other guests so far ("steal" in /proc/stat): counted as busy
-    above, as time the machine's processes could not run."""
+    """CPU seconds the hypervisor gave to other guests so far ("steal" in /proc/stat): time this
+    machine's processes were ready to run and could not (counted as busy above)."""
     return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLK_TCK
 
 
@@ -260,10 +260,10 @@ class CpuWindow:
     def other_note(self, client_cpu: float) -> str:
         other = max(0.0, self.machine - self.server - client_cpu)
         # A host that lends its cores to other guests shows here: its rows move with the steal.
-        stolen = f", of which stolen by the hypervisor {self.stolen:.1f} s" if self.stolen >= 0.05 else ""
+        stolen = f"; stolen by the hypervisor meanwhile {self.stolen:.1f} s" if self.stolen >= 0.05 else ""
         return (
             f"CPU over {self.wall:.1f} s: server {self.server:.1f} s, client {client_cpu:.1f} s, "
-            f"rest of the machine {other:.1f} s{stolen} (of {2 * self.wall:.0f} s on 2 cores)"
+            f"rest of the machine {other:.1f} s (of {2 * self.wall:.0f} s on 2 cores){stolen}"
         )
 
 
