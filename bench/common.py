@@ -185,17 +185,13 @@ def listening_pids(port: int) -> list[int]:
     return sorted(pids)
 
 
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+def machine_busy_seconds() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds of the whole machine so far, from one read of /proc/stat.
+    Stolen: what the hypervisor gave to other guests ("steal"), time this machine's processes were
+    ready to run and could not (counted as busy too)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
-
-
-def machine_stolen_seconds() -> float:
-    """CPU seconds the hypervisor gave to other guests so far ("steal" in /proc/stat): time this
-    machine's processes were ready to run and could not (counted as busy above)."""
-    return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLK_TCK
+    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK, values[7] / CLK_TCK
 
 
 class CpuWindow:
@@ -212,15 +208,15 @@ class CpuWindow:
     def __enter__(self) -> CpuWindow:
         self._threads0 = thread_cpu_seconds(self.server_pids)
         self._server0 = cpu_seconds(self.server_pids)
-        self._busy0, _ = machine_busy_seconds()
-        self._stolen0 = machine_stolen_seconds()
+        self._busy0, _, self._stolen0 = machine_busy_seconds()
         self._t0 = time.monotonic()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.server = cpu_seconds(self.server_pids) - self._server0
-        self.machine = machine_busy_seconds()[0] - self._busy0
-        self.stolen = machine_stolen_seconds() - self._stolen0
+        busy, _, stolen = machine_busy_seconds()
+        self.machine = busy - self._busy0
+        self.stolen = stolen - self._stolen0
         self.wall = time.monotonic() - self._t0
         after = thread_cpu_seconds(self.server_pids)
         self.threads = {

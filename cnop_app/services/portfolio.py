@@ -181,9 +181,6 @@ def get_holding(username: str, asset_id: str) -> HoldingView:
     raise NotFound(f"No holding of {asset_id}")
 
 
-_accounts = Account.__table__  # type: ignore[attr-defined]
-_holdings = Holding.__table__  # type: ignore[attr-defined]
-_assets = Asset.__table__  # type: ignore[attr-defined]
 # Every account's cash with each of its holdings and that asset's price (NULLs: no holding;
 # a price of NULL, the asset unknown or unpriced: valued at cost, as `value_holding` does).
 _SNAPSHOT_INPUTS = (
