@@ -6,8 +6,14 @@ import reflex as rx
 
 from cnop_app.config import load_server_settings
 from cnop_app.observability.multiprocess import prepare_multiprocess_metrics
+from cnop_app.server import gunicorn_args, worker_count
 
 _server = load_server_settings()
+# The production backend runs on gunicorn with CNOP's uvicorn worker (cnop_app/server.py says why),
+# not on granian. Reflex and gunicorn read these from the environment only.
+os.environ.setdefault("REFLEX_USE_GRANIAN", "false")
+os.environ["GUNICORN_CMD_ARGS"] = gunicorn_args(os.environ.get("GUNICORN_CMD_ARGS", ""))
+os.environ["WEB_CONCURRENCY"] = worker_count(os.environ, _server.shared_ui_state, os.cpu_count() or 1)
 # With Redis, Reflex runs several worker processes: their metrics are aggregated through files
 # (prometheus-client's multiprocess mode). Set up here, in the process that starts the workers.
 if _server.shared_ui_state:

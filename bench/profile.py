@@ -20,14 +20,14 @@ from bench.common import VENV_BIN, cpu_seconds
 _LINE = re.compile(r":\d+\)$")
 # The process and thread entry frames that only say which thread a sample is from: left out of the
 # inclusive list (the event loop's `_run_once` and the thread pool's `WorkerThread.run` stay).
-_ENTRY_PACKAGES = frozenset({"click", "granian", "multiprocessing", "runpy"})
+_ENTRY_PACKAGES = frozenset({"click", "gunicorn", "multiprocessing", "runpy", "uvicorn_worker"})
 _ENTRY_FRAMES = (
     "Thread._bootstrap",
     "Thread.run (",
     "_run_prod (",
     "<module> (",
     "run_backend_prod (",
-    "run_granian_backend_prod (",
+    "run_uvicorn_backend_prod (",
     "BaseEventLoop.run_until_complete (",
     "BaseEventLoop.run_forever (",
     "Runner.run (",
@@ -45,7 +45,7 @@ class Profile:
     inclusive_top: list[tuple[str, int]]
     packages: list[tuple[str, int]]
     raw_path: Path
-    native: int = 0  # samples of threads with no Python frame (granian's own threads): not in the shares
+    native: int = 0  # samples of threads with no Python frame (native threads): not in the shares
 
     def text(self, top: int = 15) -> str:
         def pct(n: int) -> str:

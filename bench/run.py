@@ -15,8 +15,8 @@ Workloads (docs/performance.md has the method and the targets):
   bytes     bytes per client per refresh when 10 of 52 prices moved (local CoinGecko-format feed)
   fanout2   1,000 clients over 2 workers (PostgreSQL + Redis)
   refresh   price refresh cost for 250 coins (in-process, no target)
-  wsmem     RSS per open websocket of granian itself, serving a bare ASGI app (no target: the server's
-            share of the memory row)
+  wsmem     RSS per open websocket of the server itself (gunicorn with CNOP's uvicorn worker), serving a
+            bare ASGI app (no target: the server's share of the memory row)
 --quick: a smoke run (seconds per workload, a few clients): checks that the benches work, not speed.
 Every bench prints figures and never asserts speed; a workload that fails prints its error in the table.
 """
@@ -251,7 +251,7 @@ class Runner:
         rss = f"RSS {r.before_kib // 1024} → {r.connected_kib // 1024} → {r.after_kib // 1024} MB"
         self.rows.append(
             Row(
-                "RSS per open websocket of the server alone (granian, bare ASGI app, no CNOP)",
+                "RSS per open websocket of the server alone (gunicorn + CNOP's worker, bare ASGI app, no CNOP)",
                 f"{r.per_socket_kib:.0f} KB per websocket; +{kept_mib:.0f} MB after they closed",
                 notes=[f"{n} websockets: {rss} (before, connected, after they closed)"],
             )

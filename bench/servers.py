@@ -48,13 +48,15 @@ class App:
         return group_pids(self.pgid)
 
     def worker_pids(self) -> list[int]:
-        """The processes holding the listening socket (granian's main process and its workers)."""
+        """The processes holding the listening socket (gunicorn's master and its workers)."""
         return listening_pids(self.port) or self.pids()
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without CNOP_ and REFLEX_ settings (the Makefile exports some), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNOP_", "REFLEX_", "GRANIAN_"))}
+    """This process's environment without CNOP_, REFLEX_ and server settings (the Makefile exports some,
+    rxconfig.py writes the server's), plus `extra`."""
+    settings = ("CNOP_", "REFLEX_", "GRANIAN_", "GUNICORN_", "WEB_CONCURRENCY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(settings)}
     env.update(extra)
     return env
 
@@ -127,7 +129,7 @@ def backend_instance(
     port = free_port()
     env = _backend_env(work, port, extra_env)
     if workers > 1:
-        env["GRANIAN_WORKERS"] = str(workers)
+        env["WEB_CONCURRENCY"] = str(workers)
     setup = subprocess.run([str(ENTRYPOINT), "migrate"], env=env, capture_output=True, text=True, timeout=300)
     if setup.returncode:
         raise RuntimeError(f"migrate failed:\n{setup.stdout[-2000:]}{setup.stderr[-2000:]}")

@@ -1,4 +1,5 @@
-"""RSS per open websocket of the ASGI server itself: granian serving a bare ASGI app (no Reflex, no CNOP).
+"""RSS per open websocket of the ASGI server itself: the server CNOP runs on (gunicorn with CNOP's uvicorn
+worker, `cnop_app/server.py`) serving a bare ASGI app (no Reflex, no CNOP code).
 
 The fan-out bench's memory row is CNOP's whole cost per browser; this one is the share of it that the
 server takes before any Python code of the app runs: N clients open a websocket, receive one frame and
@@ -26,6 +27,7 @@ if __package__ in (None, ""):  # `python bench/ws_memory.py`: make `bench` impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, free_port, group_pids, rss_kib, wait_for
+from cnop_app.server import WORKER_CLASS
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -70,15 +72,18 @@ async def _hold(port: int, pgid: int, clients: int) -> WsMemory:
 
 
 def measure(clients: int) -> WsMemory:
-    """Start granian on the bare app, hold `clients` websockets open, close them; its RSS each time."""
+    """Start the server on the bare app, hold `clients` websockets open, close them; its RSS each time."""
     port = free_port()
-    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--port", str(port), "bench.ws_memory:app"]
+    command = [
+        *(sys.executable, "-m", "gunicorn", "--worker-class", WORKER_CLASS),
+        *("--bind", f"127.0.0.1:{port}", "bench.ws_memory:app"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for(lambda: _serving(port), 30, "granian")
+        wait_for(lambda: _serving(port), 30, "the server")
         time.sleep(1)  # its worker settles
         return asyncio.run(_hold(port, server.pid, clients))
     finally:
@@ -95,7 +100,8 @@ def main() -> None:
     clients = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     r = measure(clients)
     print(
-        f"granian, bare ASGI app: RSS {r.before_kib // 1024} -> {r.connected_kib // 1024} MB with {clients} websockets "
+        f"gunicorn with CNOP's worker, bare ASGI app: RSS {r.before_kib // 1024} -> {r.connected_kib // 1024} MB "
+        f"with {clients} websockets "
         f"({r.per_socket_kib:.0f} KB each), {r.after_kib // 1024} MB after they closed"
     )
 

@@ -133,7 +133,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "AWS_SECRET_ACCESS_KEY": "testing",
             "CNOP_LOG_LEVEL": "WARNING",
             "CNOP_TRUSTED_PROXIES": "127.0.0.1",
-            "GRANIAN_WORKERS": str(WORKERS),
+            "WEB_CONCURRENCY": str(WORKERS),
             # Every client here is one address (127.0.0.1): the per-IP rate limits would refuse the
             # load this test needs. Rate limits across instances are tested in tests/api.
             "CNOP_RATE_LIMIT_ENABLED": "false",
@@ -210,7 +210,7 @@ def _holders(name: str) -> set[str]:
 
 def test_each_instance_runs_several_workers(deployment: Deployment) -> None:
     for instance in deployment.instances:
-        # entrypoint -> reflex (supervisor) -> granian workers: at least WORKERS + 1 processes in the group
+        # entrypoint -> reflex (supervisor) -> gunicorn master -> workers: at least WORKERS + 1 processes in the group
         assert _workers(instance) >= WORKERS + 1, instance.name
 
 

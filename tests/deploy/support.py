@@ -48,8 +48,10 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without CNOP_ and REFLEX_ settings (the Makefile exports some), plus `extra`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("CNOP_", "REFLEX_"))}
+    """This process's environment without CNOP_, REFLEX_ and server settings (the Makefile exports some,
+    rxconfig.py writes the server's), plus `extra`."""
+    server = ("GUNICORN_", "WEB_CONCURRENCY", "GRANIAN_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CNOP_", "REFLEX_", *server))}
     env.update(extra)
     return env
 

@@ -29,7 +29,9 @@ START_TIMEOUT_S = 240
 
 
 def _env(data_dir: Path, port: int, extra: dict[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CNOP_")}
+    # The server settings rxconfig.py writes into its process's environment stay out (a test process that
+    # imported it would hand its own worker count to every app).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNOP_", "GUNICORN_", "WEB_CONCURRENCY"))}
     env.update(
         {
             "CNOP_DATA_DIR": str(data_dir),
