@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -61,8 +60,6 @@ def test_the_backend_runs_on_cnops_worker_and_stops_with_a_browser_connected(tmp
             assert ws.recv(timeout=10).startswith('0{"sid":')
             # A graceful stop with the browser still connected: the server closes the socket and exits
             # well within the 20 s Kubernetes gives a pod.
-            started = time.monotonic()
             seconds = stop(proc)
         assert proc.returncode is not None
         assert seconds < 15, f"stopped in {seconds:.1f} s"
-        assert time.monotonic() - started < 15
