@@ -42,8 +42,32 @@ serve() {
     esac
     # rxconfig.py sets a frontend port, which `--backend-only` refuses; 0 means "none" to Reflex.
     export REFLEX_FRONTEND_PORT="${REFLEX_FRONTEND_PORT:-0}"
-    exec "${BIN}reflex" run --env prod --backend-only \
-        --backend-host "${CNOP_BACKEND_HOST:-0.0.0.0}" --backend-port "$CNOP_PORT"
+    # Reflex runs gunicorn as a child process and would exit on SIGTERM without passing it on (the
+    # server left running, or killed with the container). This shell stays in front: a stop sent to
+    # it (PID 1 in a container) goes to gunicorn's master, which drains its workers and exits; Reflex
+    # exits after it, then this shell with Reflex's status.
+    "${BIN}reflex" run --env prod --backend-only \
+        --backend-host "${CNOP_BACKEND_HOST:-0.0.0.0}" --backend-port "$CNOP_PORT" &
+    reflex_pid=$!
+    trap 'stop_server "$reflex_pid"' TERM INT
+    status=0
+    wait "$reflex_pid" || status=$?
+    # A trapped signal ends the first wait early (status > 128); wait again for the real exit.
+    while kill -0 "$reflex_pid" 2>/dev/null; do
+        status=0
+        wait "$reflex_pid" || status=$?
+    done
+    exit "$status"
+}
+
+stop_server() {
+    children=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
+    if [ -n "$children" ]; then
+        # shellcheck disable=SC2086 # one pid per word
+        kill -TERM $children 2>/dev/null || true
+    else
+        kill -TERM "$1" 2>/dev/null || true
+    fi
 }
 
 export_frontend() {
