@@ -185,13 +185,13 @@ def listening_pids(port: int) -> list[int]:
     return sorted(pids)
 
 
-def machine_busy_seconds() -> tuple[float, float, float]:
-    """(busy, total, stolen) CPU seconds of the whole machine so far, from one read of /proc/stat.
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far, from one read of /proc/stat.
     Stolen: what the hypervisor gave to other guests ("steal"), time this machine's processes were
     ready to run and could not (counted as busy too)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK, values[7] / CLK_TCK
+    return (sum(values[:8]) - idle) / CLK_TCK, values[7] / CLK_TCK
 
 
 class CpuWindow:
@@ -208,13 +208,13 @@ class CpuWindow:
     def __enter__(self) -> CpuWindow:
         self._threads0 = thread_cpu_seconds(self.server_pids)
         self._server0 = cpu_seconds(self.server_pids)
-        self._busy0, _, self._stolen0 = machine_busy_seconds()
+        self._busy0, self._stolen0 = machine_busy_seconds()
         self._t0 = time.monotonic()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.server = cpu_seconds(self.server_pids) - self._server0
-        busy, _, stolen = machine_busy_seconds()
+        busy, stolen = machine_busy_seconds()
         self.machine = busy - self._busy0
         self.stolen = stolen - self._stolen0
         self.wall = time.monotonic() - self._t0

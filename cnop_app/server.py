@@ -29,6 +29,9 @@ from typing import Any
 from uvicorn_worker import UvicornWorker
 
 WORKER_CLASS = "cnop_app.server.CnopWorker"
+# The environment variables that choose the server and its workers (rxconfig.py writes the first two
+# into its process's environment; a process that starts another app leaves them out).
+SERVER_ENV_PREFIXES = ("GUNICORN_", "WEB_CONCURRENCY", "GRANIAN_")
 # Reflex's own rule for its workers when UI state is shared (Redis): two per core and one, at most 8.
 MAX_WORKERS = 8
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cnop_app.server import SERVER_ENV_PREFIXES
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ENTRYPOINT = DEPLOY / "entrypoint.sh"
@@ -50,8 +52,8 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without CNOP_, REFLEX_ and server settings (the Makefile exports some,
     rxconfig.py writes the server's), plus `extra`."""
-    server = ("GUNICORN_", "WEB_CONCURRENCY", "GRANIAN_")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("CNOP_", "REFLEX_", *server))}
+    skipped = ("CNOP_", "REFLEX_", *SERVER_ENV_PREFIXES)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(skipped)}
     env.update(extra)
     return env
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -11,20 +12,17 @@ from pathlib import Path
 import httpx
 from websockets.sync.client import connect
 
+from bench.common import group_pids
 from tests.deploy.support import ENTRYPOINT, app_env, process, run, wait_http
 from tests.support.helpers import STRONG_PASSWORD, free_port, user_payload
 
 
 def _processes(pgid: int) -> list[str]:
-    """The command lines of the processes in the group `pgid`."""
+    """The command lines of the live processes in the group `pgid`."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getpgid(int(entry.name)) == pgid:
-                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-            except (ProcessLookupError, FileNotFoundError, PermissionError):
-                continue
+    for pid in group_pids(pgid):
+        with contextlib.suppress(FileNotFoundError):  # exited meanwhile
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
     return found
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from cnop_app.server import SERVER_ENV_PREFIXES
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +33,7 @@ START_TIMEOUT_S = 240
 def _env(data_dir: Path, port: int, extra: dict[str, str] | None) -> dict[str, str]:
     # The server settings rxconfig.py writes into its process's environment stay out (a test process that
     # imported it would hand its own worker count to every app).
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNOP_", "GUNICORN_", "WEB_CONCURRENCY"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNOP_", *SERVER_ENV_PREFIXES))}
     env.update(
         {
             "CNOP_DATA_DIR": str(data_dir),
