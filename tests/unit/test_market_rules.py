@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from cnop_app.services.market import store
 from cnop_app.services.market.catalogue import change_percentage
 from cnop_app.services.market.simulator import move_coin
 from cnop_app.services.market.store import category, sparkline_text, sparkline_values
@@ -26,10 +27,20 @@ def test_sparkline_text_round_trips_exactly_even_in_exponent_notation() -> None:
 
 def test_a_parsed_sparkline_is_shared_but_each_caller_gets_its_own_list() -> None:
     text = sparkline_text([Decimal("1.5"), Decimal("2")])
-    first = sparkline_values(text)
+    first = sparkline_values(text, "RULES-A")
     first.append(Decimal(9))
-    second = sparkline_values(text)
+    second = sparkline_values(text, "RULES-A")
     assert second == [Decimal("1.5"), Decimal("2")] and second is not first
+
+
+def test_the_parsed_sparklines_keep_one_version_per_asset() -> None:
+    # A refresh changes the last point: each new text replaces the asset's entry, none piles up.
+    sparkline_values(sparkline_text([Decimal(1), Decimal(2)]), "RULES-B")
+    size = len(store._parsed_sparklines)
+    for last in range(50):
+        points = [Decimal(1), Decimal(last)]
+        assert sparkline_values(sparkline_text(points), "RULES-B") == points
+    assert len(store._parsed_sparklines) == size
 
 
 def test_stablecoins_have_their_own_category() -> None:

@@ -123,7 +123,7 @@ def asset_detail(asset: Asset, context: dict[str, Any] | None = None) -> dict[st
             "atl": asset.atl,
             "atl_change_percentage": asset.atl_change_percentage,
             "atl_date": iso(asset.atl_date),
-            "sparkline_7d": sparkline_values(asset.sparkline_7d),
+            "sparkline_7d": sparkline_values(asset.sparkline_7d, asset.id),
             "coingecko_id": asset.coingecko_id,
         }
     )
@@ -153,7 +153,7 @@ def market_table() -> list[dict[str, Any]]:
     with read_connection() as conn:
         rows = conn.execute(_TABLE_ASSETS.order_by(*_rank_order())).all()
     return [
-        {**asset_summary(a, context), "sparkline_7d": sparkline_values(a.sparkline_7d)}  # type: ignore[arg-type]
+        {**asset_summary(a, context), "sparkline_7d": sparkline_values(a.sparkline_7d, a.id)}  # type: ignore[arg-type]
         for a in rows
     ]
 
