@@ -11,8 +11,9 @@ import reflex as rx
 from starlette.types import ASGIApp
 
 from cnop_app import http_security, scheduler
-from cnop_app.api import ApiFirst, create_api
+from cnop_app.api import ApiFirst, EventLane, create_api
 from cnop_app.config import get_settings
+from cnop_app.event_socket import EventSocket, event_mount
 from cnop_app.observability.logging import configure_logging, get_logger
 from cnop_app.observability.middleware import add_request_observer
 from cnop_app.observability.multiprocess import forget_this_process
@@ -59,10 +60,15 @@ _log = get_logger("app")
 
 
 class CnopApp(rx.App):
-    """Reflex's app, with the API's requests served ahead of Reflex's own front layer (`ApiFirst`)."""
+    """Reflex's app, with the API's requests and the browsers' event websockets served ahead of Reflex's
+    own layers (`ApiFirst`)."""
 
     def __call__(self) -> ASGIApp:
-        return ApiFirst(super().__call__(), http_security.wrap(api), api)
+        top = super().__call__()
+        assert self._api is not None  # built by the call above
+        path = rx.config.get_config().prepend_backend_path(str(rx.constants.Endpoint.EVENT))
+        events = EventSocket(event_mount(self._api.routes, path), self.set_contexts)
+        return ApiFirst(top, http_security.wrap(api), api, EventLane(events.matches, http_security.wrap(events)))
 
 
 api = create_api()

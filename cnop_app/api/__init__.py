@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from typing import NamedTuple
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -172,16 +174,19 @@ def create_api(direct_routes: bool = True) -> FastAPI:
 
 class ApiFirst:
     """Pure ASGI, outermost: HTTP requests for the API's own paths go straight to `api_stack` (the API
-    behind the security headers); pages, websockets and the lifespan go to Reflex's app, `top`.
+    behind the security headers); the browsers' websockets to Reflex's event endpoint go straight to
+    `events` (see `cnop_app.event_socket`); pages, other websockets and the lifespan go to Reflex's
+    app, `top`.
 
     Reflex puts a Starlette app of its own in front of everything: its error and CORS middleware, a
     middleware that binds Reflex's state contexts (the API never touches Reflex state) and a router
     whose catch-all mount copies the scope. The API, mounted inside, has its own error handling and
     the same CORS middleware, so for its requests that layer was work done twice."""
 
-    def __init__(self, top: ASGIApp, api_stack: ASGIApp, api: FastAPI) -> None:
+    def __init__(self, top: ASGIApp, api_stack: ASGIApp, api: FastAPI, events: EventLane | None = None) -> None:
         self.top = top
         self.api_stack = api_stack
+        self.events = events
         # /health, /metrics and the docs; every other API path is under /api/ (its 404 included).
         paths = (getattr(route, "path", "") for route in api.routes)
         self.exact = frozenset(path for path in paths if path and "{" not in path)
@@ -189,5 +194,14 @@ class ApiFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (scope["path"].startswith("/api/") or scope["path"] in self.exact):
             await self.api_stack(scope, receive, send)
+        elif self.events is not None and scope["type"] == "websocket" and self.events.matches(scope):
+            await self.events.app(scope, receive, send)
         else:
             await self.top(scope, receive, send)
+
+
+class EventLane(NamedTuple):
+    """Where `ApiFirst` sends a websocket that `matches`."""
+
+    matches: Callable[[Scope], bool]
+    app: ASGIApp
