@@ -65,7 +65,8 @@ class CnopApp(rx.App):
 
     def __call__(self) -> ASGIApp:
         top = super().__call__()
-        assert self._api is not None  # built by the call above
+        if self._api is None:  # built by the call above
+            raise RuntimeError("Reflex built no app to mount the event endpoint in")
         path = rx.config.get_config().prepend_backend_path(str(rx.constants.Endpoint.EVENT))
         events = EventSocket(event_mount(self._api.routes, path), self.set_contexts)
         return ApiFirst(top, http_security.wrap(api), api, EventLane(events.matches, http_security.wrap(events)))
