@@ -24,8 +24,7 @@ import httpx
 import psycopg
 
 from bench.common import NO_RATE_LIMIT, ROOT, VENV_BIN, free_port, group_pids, listening_pids, pgid_of, wait_for
-from cnop_app.server import SERVER_ENV_PREFIXES
-from tests.support.app_server import running_app
+from tests.support.app_server import clean_env, running_app
 from tests.support.coingecko_server import FakeCoinGecko, many_coins, recorded_coins
 from tests.support.helpers import RedisServer
 from tests.support.moto_server import MotoServer
@@ -51,14 +50,6 @@ class App:
     def worker_pids(self) -> list[int]:
         """The processes holding the listening socket (gunicorn's master and its workers)."""
         return listening_pids(self.port) or self.pids()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without CNOP_, REFLEX_ and server settings (the Makefile exports some,
-    rxconfig.py writes the server's), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNOP_", "REFLEX_", *SERVER_ENV_PREFIXES))}
-    env.update(extra)
-    return env
 
 
 @contextmanager

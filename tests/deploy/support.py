@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cnop_app.server import SERVER_ENV_PREFIXES
+from tests.support.app_server import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -47,15 +47,6 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
     print(f"$ {' '.join(args)}\n{result.stdout}{result.stderr}".rstrip())
     return result
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without CNOP_, REFLEX_ and server settings (the Makefile exports some,
-    rxconfig.py writes the server's), plus `extra`."""
-    skipped = ("CNOP_", "REFLEX_", *SERVER_ENV_PREFIXES)
-    env = {key: value for key, value in os.environ.items() if not key.startswith(skipped)}
-    env.update(extra)
-    return env
 
 
 def app_env(work: Path, port: int, **extra: str) -> dict[str, str]:

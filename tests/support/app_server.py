@@ -30,6 +30,15 @@ CHROMIUM_ARGS = [
 START_TIMEOUT_S = 240
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without CNOP_, REFLEX_ and server settings (the Makefile exports some,
+    rxconfig.py writes the server's), plus `extra`: for an app started from a clean slate (the deploy
+    tests' entrypoint, the benches' instances)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CNOP_", "REFLEX_", *SERVER_ENV_PREFIXES))}
+    env.update(extra)
+    return env
+
+
 def _env(data_dir: Path, port: int, extra: dict[str, str] | None) -> dict[str, str]:
     # The server settings rxconfig.py writes into its process's environment stay out (a test process that
     # imported it would hand its own worker count to every app).
