@@ -43,6 +43,34 @@ def test_the_parsed_sparklines_keep_one_version_per_asset() -> None:
     assert len(store._parsed_sparklines) == size
 
 
+def test_a_sparkline_whose_last_point_moved_reuses_the_other_points_and_parses_like_the_whole_text() -> None:
+    week = [Decimal(f"{100 + i}.25") for i in range(168)]
+    sparkline_values(sparkline_text(week), "RULES-C")
+    texts = [
+        sparkline_text([*week[:-1], Decimal("99.5")]),  # a refresh replaces the last point
+        sparkline_text([*week[1:-1], Decimal("99.5"), Decimal("1.2E-8")]),  # the week moves on by a point
+        sparkline_text([*week[1:-1], Decimal("99.5"), Decimal("3")]),
+        "[1, 2, 3]",  # spaces, as json.dumps writes it
+        "[1, 2, 4]",
+        "[1,null,4]",  # not only numbers: parsed whole, the null dropped
+        "[1,null,5]",
+        "[1,2,NaN]",
+        "[1,2,[3]]",
+        "[1,2,x]",
+        "[1]",
+        "[]",
+        "",
+        sparkline_text(week),
+    ]
+    for text in texts:
+        before = store._parsed_sparklines["RULES-C"][1]
+        got = sparkline_values(text, "RULES-C")
+        assert got == sparkline_values(text), text
+        if text is texts[0] or text is texts[1]:
+            # The kept points are the previous parse's own objects: only the new number was parsed.
+            assert got[0] is before[0 if text is texts[0] else 1]
+
+
 def test_stablecoins_have_their_own_category() -> None:
     assert category("USDT") == "stablecoin" and category("BTC") == "crypto"
 
