@@ -30,6 +30,7 @@ from cnop_app.state.rows import AssetDetail, MarketLine, MarketRow, MarketStatus
 SORT_KEYS = ("rank", "name", "price", "change24", "change7d", "mcap", "volume")
 SPARK_POINTS = 42
 SPARK_SCALE = 1000
+_HALF = Decimal("0.5")
 # Row lists kept per (order, search) between two changes of the rows: every client showing the same
 # order and search shares one list.
 TABLE_CACHE_SIZE = 256
@@ -57,10 +58,12 @@ def _spark(values: list[Any]) -> list[str]:
     low, high = min(points), max(points)
     span = high - low
     if span:
-        ys = [int(SPARK_SCALE - (p - low) * SPARK_SCALE / span + Decimal("0.5")) for p in points]
+        # One division per line, not per point: each new table scales every line whose prices moved.
+        per_unit, top = SPARK_SCALE / span, SPARK_SCALE + _HALF
+        ys = [int(top - (p - low) * per_unit) for p in points]
     else:
         ys = [SPARK_SCALE // 2] * len(points)  # a flat line runs across the middle
-    return [str(max(1, len(ys) - 1)), " ".join(f"{x},{y}" for x, y in enumerate(ys))]
+    return [str(max(1, len(ys) - 1)), " ".join([f"{x},{y}" for x, y in enumerate(ys)])]
 
 
 def _row(a: dict[str, Any]) -> MarketRow:
