@@ -171,7 +171,7 @@ class AdminOverviewState(AdminMixin, AuthState):
         ctx = self._ctx(principal)
         self._apply(_overview(ctx))
         self._apply_integrity(admin.verify_ledger())
-        self.live = True
+        self._follow_prices()
         return AdminOverviewState.poll
 
     @rx.event

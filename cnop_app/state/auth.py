@@ -89,6 +89,8 @@ class AuthState(rx.State):
     # existed (backend-only: never in a delta). Any other connection reads the cookie of its handshake.
     _token: str = ""
     _token_sid: str = ""
+    # The live states this tab has followed (`_follow_prices`), by full name: a push opens only these.
+    _followed: tuple[str, ...] = ()
 
     @rx.var
     def is_authenticated(self) -> bool:
@@ -120,6 +122,14 @@ class AuthState(rx.State):
         self.username = principal.username if principal else ""
         self.role = principal.role if principal else ""
         return principal
+
+    def _follow_prices(self) -> None:
+        """A live state's page loaded: the pushes update this state from now on (its `live` var). The tab
+        records it, so a push opens only the live states the tab has followed, not all of them."""
+        self.live = True  # type: ignore[attr-defined]  # declared by each live state
+        name = type(self).get_full_name()
+        if name not in self._followed:
+            self._followed = (*self._followed, name)
 
     def _identify(self) -> None:
         """Public pages: show who is signed in, if anyone (no redirect)."""

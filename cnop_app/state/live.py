@@ -32,7 +32,8 @@ PUSH_CONCURRENCY = 32
 def register_live_state(cls: type[AuthState]) -> None:
     """`cls` must define `_on_prices(self, principal: Principal | None) -> list[EventSpec] | None`: it
     updates the state when the client is showing it, with the user data of `principal` (verified for
-    this push; None when nobody is signed in), and may return frontend events (toasts) for that client."""
+    this push; None when nobody is signed in), and may return frontend events (toasts) for that client.
+    Its page's load turns it live with `self._follow_prices()`, which the push relies on."""
     if cls not in _live_states:
         _live_states.append(cls)
 
@@ -62,9 +63,22 @@ def _token_class(app: rx.App) -> type[rx.State]:
     return common or _live_states[0]
 
 
+def followed_states(first: AuthState) -> list[type[AuthState]]:
+    """The live states a push updates for the tab whose first live state is `first`: that one (the
+    market's, whose status every page shows) and those the tab followed (`AuthState._follow_prices`).
+    A state never followed is not live, and its `_on_prices` would do nothing: opening it, for each tab
+    and push, cost ~10 % of a push. A tab that followed none on record (its state saved before the
+    record existed) gets every live state, as before."""
+    followed = first._followed
+    if not followed:
+        return list(_live_states)
+    return [_live_states[0], *(cls for cls in _live_states[1:] if cls.get_full_name() in followed)]
+
+
 async def _push_one(app: rx.App, token: str, cls: type[rx.State]) -> None:
     async with app.modify_state(rx.BaseStateToken(ident=token, cls=cls)) as root:
-        events = refresh_client([await root.get_state(cls) for cls in _live_states])
+        first = await root.get_state(_live_states[0])
+        events = refresh_client([await root.get_state(cls) for cls in followed_states(first)])
     # Frontend events (toasts for limit fills) go out after the state delta.
     if events and app.event_namespace is not None:
         await app.event_namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), token)

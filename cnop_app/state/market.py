@@ -387,7 +387,7 @@ class MarketState(AuthState):
     def load(self) -> None:
         self._identify()
         activity.record_ui_event("page_view", self.username or None)
-        self.live = True
+        self._follow_prices()
         self.error = ""
         # `username` was just set from the verified session (empty when nobody is signed in).
         self.starred = sorted(watchlist.asset_ids(self.username)) if self.username else []
@@ -499,7 +499,7 @@ class AssetState(AuthState):
         try:
             self._fill()
             self.found = True
-            self.live = True
+            self._follow_prices()
         except DomainError:
             self.found = False
             self.loading = False
@@ -546,7 +546,7 @@ class LandingState(AuthState):
     def load(self) -> None:
         self._identify()
         self.movers = top_movers()
-        self.live = True
+        self._follow_prices()
 
     def _on_prices(self, principal: Principal | None) -> None:
         if self.live:

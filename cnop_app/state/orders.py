@@ -48,7 +48,7 @@ class OrdersState(PagerMixin, AuthState):
     @signed_in
     def load(self, principal: Principal) -> None:
         self._first_page(principal.username)
-        self.live = True
+        self._follow_prices()
 
     @rx.event
     @signed_in

@@ -152,7 +152,7 @@ class TradeState(AuthState):
         self.confirming = False
         self._load_orders(principal.username)
         self._update_preview(principal.username)
-        self.live = True
+        self._follow_prices()
         self.loading = False
 
     def _set(self, name: str, value: str, allowed: tuple[str, ...] | None = None) -> None:

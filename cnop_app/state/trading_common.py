@@ -102,7 +102,7 @@ class PortfolioMixin(rx.State, mixin=True):
     def load(self, principal: Principal) -> None:
         activity.record_ui_event("page_view", principal.username)
         self._fill(principal.username)
-        self.live = True
+        self._follow_prices()
 
     @rx.event
     @signed_in
