@@ -47,6 +47,7 @@ from cnop_app.state.admin_users import AdminUsersState, AdminUserState
 from cnop_app.state.auth import AuthState
 from cnop_app.state.dashboard import DashboardState
 from cnop_app.state.live import collector_paused, push_prices, register_live_state
+from cnop_app.state.live_pages import LIVE_STATES
 from cnop_app.state.market import AssetState, LandingState, MarketState
 from cnop_app.state.market import snapshot as market_snapshot
 from cnop_app.state.orders import OrdersState
@@ -138,16 +139,7 @@ async def push_to_browsers() -> None:
 
 add_request_observer(activity.record_request)
 app.add_middleware(http_security.AuditClientMiddleware())  # UI events' audit rows name their client
-for live_state in (
-    MarketState,
-    AssetState,
-    LandingState,
-    TradeState,
-    PortfolioState,
-    OrdersState,
-    DashboardState,
-    AdminOverviewState,
-):
+for live_state in LIVE_STATES:
     register_live_state(live_state)
 # After each refresh: the refresher's follow-ups (limit orders first; its housekeeping once it has
 # pushed), and every process pushes the new prices to its browsers.

@@ -66,9 +66,9 @@ def _token_class(app: rx.App) -> type[rx.State]:
 def followed_states(first: AuthState) -> list[type[AuthState]]:
     """The live states a push updates for the tab whose first live state is `first`: that one (the
     market's, whose status every page shows) and those the tab followed (`AuthState._follow_prices`).
-    A state never followed is not live, and its `_on_prices` would do nothing: opening it, for each tab
-    and push, cost ~10 % of a push. A tab that followed none on record (its state saved before the
-    record existed) gets every live state, as before."""
+    A state never followed is not live, and its `_on_prices` would do nothing: opening it for each tab
+    and push was work for nothing. A tab that followed none on record (a page without live data, or a
+    state saved before the record existed) gets every live state, as before."""
     followed = first._followed
     if not followed:
         return list(_live_states)

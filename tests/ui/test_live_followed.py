@@ -9,26 +9,11 @@ import pytest
 
 import cnop_app.state
 from cnop_app.state import live
-from cnop_app.state.admin_overview import AdminOverviewState
-from cnop_app.state.dashboard import DashboardState
 from cnop_app.state.live import followed_states, refresh_client
-from cnop_app.state.market import AssetState, LandingState, MarketState
-from cnop_app.state.orders import OrdersState
+from cnop_app.state.live_pages import LIVE_STATES
+from cnop_app.state.market import LandingState, MarketState
 from cnop_app.state.portfolio import PortfolioState
-from cnop_app.state.trade import TradeState
 from tests.ui.helpers import app_tree, listed_asset, sign_up, substate
-
-# In the order the app registers them (cnop_app/cnop_app.py).
-LIVE_STATES = (
-    MarketState,
-    AssetState,
-    LandingState,
-    TradeState,
-    PortfolioState,
-    OrdersState,
-    DashboardState,
-    AdminOverviewState,
-)
 
 
 @pytest.fixture

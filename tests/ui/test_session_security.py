@@ -28,6 +28,7 @@ from cnop_app.state.admin_users import AdminUsersState, AdminUserState
 from cnop_app.state.auth import AuthState, _safe_next
 from cnop_app.state.dashboard import DashboardState
 from cnop_app.state.live import refresh_client
+from cnop_app.state.live_pages import LIVE_STATES
 from cnop_app.state.market import AssetState, LandingState, MarketState
 from cnop_app.state.orders import OrdersState
 from cnop_app.state.portfolio import PortfolioState
@@ -46,17 +47,6 @@ from tests.ui.helpers import (
     toasts,
 )
 
-# As the app registers them (cnop_app/cnop_app.py).
-LIVE_STATES = (
-    MarketState,
-    AssetState,
-    LandingState,
-    TradeState,
-    PortfolioState,
-    OrdersState,
-    DashboardState,
-    AdminOverviewState,
-)
 # Every admin page's state: each handler carries the admin guard (tests/ui/test_admin_states.py).
 ADMIN_STATES = {
     AdminOverviewState,
