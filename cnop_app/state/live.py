@@ -78,7 +78,8 @@ def followed_states(first: AuthState) -> list[type[AuthState]]:
 async def _push_one(app: rx.App, token: str, cls: type[rx.State]) -> None:
     async with app.modify_state(rx.BaseStateToken(ident=token, cls=cls)) as root:
         first = await root.get_state(_live_states[0])
-        events = refresh_client([await root.get_state(cls) for cls in followed_states(first)])
+        # `followed_states` starts with `first`'s class: the state at hand is not opened again.
+        events = refresh_client([first, *[await root.get_state(cls) for cls in followed_states(first)[1:]]])
     # Frontend events (toasts for limit fills) go out after the state delta.
     if events and app.event_namespace is not None:
         await app.event_namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), token)
