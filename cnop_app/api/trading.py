@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -9,7 +10,16 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, PlainValidator, StrictStr, StringConstraints, WithJsonSchema
 
-from cnop_app.api.deps import BEARER_REQUIRED, Credentials, as_caller, as_caller_writing, current_principal, rendered
+from cnop_app.api.deps import (
+    BEARER_REQUIRED,
+    Credentials,
+    as_caller,
+    as_caller_writing,
+    current_principal,
+    rendered,
+    verified_bearer,
+)
+from cnop_app.api.direct import Call, lane_for
 from cnop_app.api.schemas.common import ASSET_ID_PATTERN, errors
 from cnop_app.api.schemas.trading import (
     AssetBalanceOut,
@@ -69,6 +79,20 @@ async def place_order(
         return OrderEnvelope.of(trading.place_order(principal.username, data, idempotency_key, uow=uow))
 
     return rendered(await as_caller_writing(credentials, place), status_code=201)
+
+
+@lane_for(place_order)
+async def place_order_lane(request: Request, body: bytes) -> Call | None:
+    """`place_order` called as FastAPI would call it, for a request that passes every check FastAPI
+    makes first (`api.direct`): the JSON body, the bearer token, the body model. Any error: None, and
+    FastAPI answers the request itself."""
+    try:
+        order = OrderBody.model_validate(json.loads(body))  # as FastAPI: `request.json()`, then the model
+        credentials = await verified_bearer(request)
+    except Exception:
+        return None
+    idempotency_key = request.headers.get("idempotency-key")
+    return lambda: place_order(order, credentials, idempotency_key)
 
 
 @router.get("/orders", response_model=OrderPageOut, responses=errors(401, 422))
