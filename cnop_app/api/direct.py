@@ -111,15 +111,11 @@ def exception_handlers(api: FastAPI) -> Mapping[Any, Any]:
     return {key: handler for key, handler in api.exception_handlers.items() if key not in (500, Exception)}
 
 
-async def _call_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-    response = await scope["route"].endpoint(Request(scope, receive, send))
-    await response(scope, receive, send)
-
-
 _CALL_KEY = "cnop.direct_call"
 
 
-async def _call_lane(scope: Scope, receive: Receive, send: Send) -> None:
+async def _call(scope: Scope, receive: Receive, send: Send) -> None:
+    """The endpoint's call that `DirectRoutes` put in the scope, inside the API's exception handling."""
     response = await scope.pop(_CALL_KEY)()
     await response(scope, receive, send)
 
@@ -177,9 +173,7 @@ class DirectRoutes:
         # Built with the middleware stack, at the first request: every route is registered by then.
         self.routes = direct_routes(api)
         self.posts = direct_posts(api)
-        handlers = exception_handlers(api)
-        self.handled = ExceptionMiddleware(_call_endpoint, handlers=handlers, debug=api.debug)
-        self.handled_lane = ExceptionMiddleware(_call_lane, handlers=handlers, debug=api.debug)
+        self.handled = ExceptionMiddleware(_call, handlers=exception_handlers(api), debug=api.debug)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -187,8 +181,8 @@ class DirectRoutes:
             if method == "GET":
                 route = self.routes.get(scope["path"])
                 if route is not None:
-                    _route_to(scope, route)
-                    await self.handled(scope, receive, send)
+                    endpoint = route.endpoint
+                    await self._answer(scope, receive, send, route, lambda: endpoint(Request(scope, receive, send)))
                     return
             elif method == "POST":
                 post = self.posts.get(scope["path"])
@@ -204,13 +198,12 @@ class DirectRoutes:
         if call is None:
             await self.app(scope, receive, send)
             return
-        _route_to(scope, route)
+        await self._answer(scope, receive, send, route, call)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, route: APIRoute, call: Call) -> None:
+        # What the router sets in the scope of a request it matched (a route without path parameters).
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {}
         scope[_CALL_KEY] = call
-        await self.handled_lane(scope, receive, send)
-
-
-def _route_to(scope: Scope, route: APIRoute) -> None:
-    """What the router sets in the scope of a request it matched (a route without path parameters)."""
-    scope["route"] = route
-    scope["endpoint"] = route.endpoint
-    scope["path_params"] = {}
+        await self.handled(scope, receive, send)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -24,8 +26,8 @@ from tests.support.trading_fixtures import add_asset
 DIRECT = ("/api/v1/balance", "/api/v1/portfolio")
 
 
-@pytest.fixture
-def both(any_db: str) -> Iterator[tuple[TestClient, TestClient]]:
+@contextmanager
+def _two_apps() -> Iterator[tuple[TestClient, TestClient]]:
     """The API with direct routes and without them, on one database."""
     with (
         TestClient(create_api(), raise_server_exceptions=False) as direct,
@@ -35,15 +37,18 @@ def both(any_db: str) -> Iterator[tuple[TestClient, TestClient]]:
 
 
 @pytest.fixture
+def both(any_db: str) -> Iterator[tuple[TestClient, TestClient]]:
+    with _two_apps() as apps:
+        yield apps
+
+
+@pytest.fixture
 def both_unlimited(any_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, TestClient]]:
     """As `both`, without rate limits: the order cases are more writes a second than a user may make."""
     monkeypatch.setenv("CNOP_RATE_LIMIT_ENABLED", "false")
     reset_settings()
-    with (
-        TestClient(create_api(), raise_server_exceptions=False) as direct,
-        TestClient(create_api(direct_routes=False), raise_server_exceptions=False) as routed,
-    ):
-        yield direct, routed
+    with _two_apps() as apps:
+        yield apps
     monkeypatch.delenv("CNOP_RATE_LIMIT_ENABLED")
     reset_settings()
 
@@ -66,10 +71,18 @@ def _handled_by_fastapi(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 _PER_RESPONSE = {"x-request-id", "x-ratelimit-remaining", "x-ratelimit-reset"}
 
 
+def _kept(response: httpx.Response, dropped: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The response's headers but `dropped`, the per-response ones masked."""
+    return {
+        name: ("*" if name in _PER_RESPONSE else value)
+        for name, value in response.headers.items()
+        if name not in dropped
+    }
+
+
 def _answer(client: TestClient, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     response = client.get(path, headers=headers)
-    kept = {name: ("*" if name in _PER_RESPONSE else value) for name, value in response.headers.items()}
-    return response.status_code, kept, response.content
+    return response.status_code, _kept(response), response.content
 
 
 def test_only_parameterless_gets_that_return_a_response_are_direct() -> None:
@@ -147,11 +160,7 @@ def test_the_order_lane_answers_every_request_as_fastapi_does(
             seen.clear()
             content = iter(body) if isinstance(body, list) else body
             response = client.post(ORDERS, content=content, headers={**headers, **caller[token]})
-            kept = {
-                name: ("*" if name in _PER_RESPONSE else value)
-                for name, value in response.headers.items()
-                if name != "content-length"  # the bodies differ in their user names' length
-            }
+            kept = _kept(response, frozenset({"content-length"}))  # the users' names differ in length
             answers.append((response.status_code, kept, _VARYING.sub(b"*", response.content), list(seen)))
         (direct_status, direct_headers, direct_body, direct_seen), routed = answers
         assert (direct_status, direct_headers, direct_body) == routed[:3], what
