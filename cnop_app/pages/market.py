@@ -8,7 +8,7 @@ import reflex as rx
 
 from cnop_app.components.figures import signed, star_button
 from cnop_app.components.layout import page
-from cnop_app.state.market import SPARK_SCALE, MarketState
+from cnop_app.state.market import FIRST_ROWS, SPARK_SCALE, MarketState
 from cnop_app.state.rows import CHANGE7D, CHANGE24, COMPACT, DIR7D, DIR24, EXACT
 
 # On a phone the table shows the star, the asset, its price and the 24h change; the rest appears on
@@ -108,6 +108,7 @@ def _row(row: Any) -> rx.Component:
 
 
 def market() -> rx.Component:
+    first = rx.cond(MarketState.all_rows, MarketState.rows.length(), FIRST_ROWS)
     return page(
         rx.hstack(
             rx.input(
@@ -168,12 +169,14 @@ def market() -> rx.Component:
                             ),
                             style={"position": "sticky", "top": "0", "z_index": "1"},
                         ),
-                        rx.table.body(rx.foreach(MarketState.rows, _row)),
+                        rx.table.body(rx.foreach(MarketState.rows[:first], _row)),
                         variant="surface",
                         size="1",
                         width="100%",
                         class_name="market-table",
                     ),
+                    # Mounted with the first rows: asks for the rest.
+                    rx.fragment(on_mount=MarketState.show_all_rows),
                     overflow_x="auto",
                     width="100%",
                 ),

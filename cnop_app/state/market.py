@@ -34,6 +34,10 @@ _HALF = Decimal("0.5")
 # Row lists kept per (order, search) between two changes of the rows: every client showing the same
 # order and search shares one list.
 TABLE_CACHE_SIZE = 256
+# The market table renders this many rows first and the rest once they are on screen: a screenful
+# (a row is ~52 px: 11 rows at 800 px high, 17 at 1080) shows sooner than a whole table of 52 or 100
+# rows, whose render grows with every row (bench/browser.py).
+FIRST_ROWS = 20
 # Never mutated: one empty map shared by every client with nothing flashing.
 NO_FLASH: dict[str, str] = {}
 
@@ -352,6 +356,9 @@ class MarketState(AuthState):
     sort_key: str = "rank"
     sort_desc: bool = False
     loading: bool = True
+    # False until the table's first `FIRST_ROWS` rows are on screen. Never reset: a reconnect reruns
+    # `load` while the table stays mounted, and its request for the rest would not come again.
+    all_rows: bool = False
     error: str = ""
     status_label: str = ""
     status_colour: str = "gray"
@@ -396,6 +403,11 @@ class MarketState(AuthState):
         except DomainError as exc:
             self.error = exc.message
             self.loading = False
+
+    @rx.event
+    def show_all_rows(self) -> None:
+        """The first rows are on screen: render the rest (sent by the table once it has mounted)."""
+        self.all_rows = True
 
     @rx.event
     def load_status(self) -> None:

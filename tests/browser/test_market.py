@@ -7,16 +7,19 @@ import re
 import httpx
 from playwright.sync_api import Page, expect
 
+from cnop_app.state.market import FIRST_ROWS
 from tests.browser.conftest import shot
 
 
 def test_market_table_matches_api_and_updates_live(app_url: str, page: Page) -> None:
-    assets = httpx.get(f"{app_url}/api/v1/inventory/assets?limit=10").json()["data"]
-    assert assets[0]["asset_id"] == "BTC"
+    assets = httpx.get(f"{app_url}/api/v1/inventory/assets?limit=100").json()["data"]
+    assert assets[0]["asset_id"] == "BTC" and len(assets) > FIRST_ROWS
     page.goto(f"{app_url}/market")
     rows = page.locator(".market-row")
     expect(rows.first).to_contain_text("Bitcoin", timeout=30_000)
-    assert rows.count() >= 10
+    # A screenful first, then the rest: every listed asset, the last one included.
+    expect(rows).to_have_count(len(assets))
+    expect(page.locator(f"#price-{assets[-1]['asset_id']}")).to_be_visible()
     expect(page.locator("#market-status")).to_contain_text("simulated")
     first_price = page.locator("#price-BTC").inner_text()
     assert re.fullmatch(r"\$[\d,]+\.\d{2}", first_price)

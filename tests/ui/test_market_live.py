@@ -86,6 +86,21 @@ def test_every_client_shares_one_copy_of_the_table(versions: Versions) -> None:
     assert a.get_value("changes") is snapshot.current().changes
 
 
+def test_the_table_asks_for_its_other_rows_once_and_keeps_them(versions: Versions) -> None:
+    # The page renders the first rows, then asks for the rest (the browser side: tests/browser).
+    root, market = _tab()
+    assert market.all_rows is False
+    market.show_all_rows()
+    sent = root.get_delta()[market.get_full_name()]
+    assert {name.removesuffix("_rx_state_") for name in sent} == {"all_rows"}  # not the table again
+    root._clean()
+    # A reconnect reruns `load` while the table stays mounted: its request would not come again.
+    market.load()
+    versions.bump()
+    _push(root, market)
+    assert market.all_rows is True
+
+
 def test_a_push_keeps_the_order_and_appends_new_assets(versions: Versions) -> None:
     root, market = _tab()
     market.sort_by("price")

@@ -12,7 +12,7 @@ from reflex_base.utils.exceptions import VarAttributeError
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
 from cnop_app.pages import account, asset, auth, dashboard, market, orders, portfolio, profile, trade
 from cnop_app.services import trading as trading_service
-from cnop_app.state.market import AssetState, MarketState
+from cnop_app.state.market import FIRST_ROWS, AssetState, MarketState
 from cnop_app.state.portfolio import PortfolioState
 from cnop_app.state.rows import TicketErrors, error_for, shows
 from tests.ui.helpers import listed_asset, sign_up, tab
@@ -39,13 +39,22 @@ def test_every_page_builds(page: Callable[[], rx.Component]) -> None:
 
 
 def test_a_market_row_is_plain_elements_styled_by_classes() -> None:
-    # /market renders every row at once (100 coins): a style prop per element (an Emotion wrapper each),
+    # /market renders up to 100 rows (a screenful, then the rest): a style prop per element (an Emotion wrapper each),
     # icon components and tooltip roots per row took most of its first-rows budget (bench/browser.py).
     row = str(rx.foreach(MarketState.rows, market._row))
     assert "Lucide" not in row and "Tooltip" not in row
     assert row.count("css:") == 1, row  # the asset link's hover colour only
     # The chart library loads with the asset page's module alone: Reflex bundles a page module's parts.
     assert not hasattr(market, "area_chart")
+
+
+def test_the_market_table_renders_a_screenful_first_then_asks_for_the_rest() -> None:
+    # The render of the whole table grows with every row; the first screenful shows sooner alone.
+    page = market.market()
+    body = str(page)
+    assert "all_rows_rx_state_ ? " in body and f" : {FIRST_ROWS}))" in body, body  # rows.slice(0, limit)
+    asks = [h for h in page._get_all_hooks() if "useEffect" in h and "market_state.show_all_rows" in h]
+    assert len(asks) == 1  # sent once the first rows have mounted
 
 
 def test_the_portfolio_value_axis_is_in_whole_dollars_and_prices_keep_their_decimals() -> None:

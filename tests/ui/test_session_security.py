@@ -183,7 +183,7 @@ UNGUARDED = {
         "dismiss_notice",
     },
     AccountState: {"review", "cancel_review"},  # validate an amount; no account data
-    MarketState: {"load", "load_status", "set_search", "sort_by"},  # market data only
+    MarketState: {"load", "load_status", "show_all_rows", "set_search", "sort_by"},  # market data only
     AssetState: {"load", "set_range"},
     LandingState: {"load"},
 }
