@@ -56,25 +56,50 @@ def _sparkline(asset_id: Any, dir7d: Any) -> rx.Component:
     )
 
 
+# Radix Themes' own classes for a table row and cell, and for a size-1 round avatar: the market rows are
+# written as those plain elements. As components, each cell, row and avatar (with its image-loading
+# state) was a React component that works out its props on every render: ~12 per row, most of a
+# row's script time when /market first renders its rows (bench/browser.py).
+_CELL = "rt-TableCell"
+_AVATAR = "rt-reset rt-AvatarRoot rt-r-size-1 rt-variant-soft"
+
+
+def _cell(*children: Any, class_name: str = "", **props: Any) -> rx.Component:
+    return rx.el.td(*children, class_name=f"{_CELL} {class_name}".strip(), **props)
+
+
+def _avatar(asset_id: Any, image: Any) -> rx.Component:
+    """The coin's logo (CNOP's cached copy, see `cnop_app.api.logos`), or its first letter when it has none."""
+    return rx.el.span(
+        rx.cond(
+            image != "",
+            rx.el.img(src=image, alt="", class_name="rt-AvatarImage"),
+            rx.el.span(asset_id[:1], class_name="rt-AvatarFallback rt-one-letter"),
+        ),
+        class_name=f"{_AVATAR} logo",
+        custom_attrs={"data-radius": "full", "data-accent-color": ""},
+    )
+
+
 def _row(row: Any) -> rx.Component:
     # The row holds what rarely changes; the moving fields are looked up by asset id in maps that a
-    # push replaces only when they changed (cnop_app/state/market.py). A table renders 100 of these at
-    # once: cells are styled by the classes of assets/cnop.css, not per-element style props, and the
-    # exact figures are native tooltips (title), so a row is plain elements the browser draws quickly.
+    # push replaces only when they changed (cnop_app/state/market.py). A table renders 100 of these:
+    # cells are styled by the classes of assets/cnop.css, not per-element style props, and the exact
+    # figures are native tooltips (title), so a row is plain elements the browser draws quickly.
     asset_id = row["id"].to(str)
     change = MarketState.changes[asset_id]
     mcap, volume = MarketState.mcaps[asset_id], MarketState.volumes[asset_id]
     flashed = MarketState.flash.contains(asset_id)
-    return rx.table.row(
-        rx.table.cell(
+    return rx.el.tr(
+        _cell(
             star_button(MarketState.starred.contains(asset_id), MarketState.toggle_star(asset_id), asset_id),
             class_name="star-cell",
         ),
-        rx.table.cell(row["rank"], class_name="rank from-tablet"),
-        rx.table.cell(
+        _cell(row["rank"], class_name="rank from-tablet"),
+        _cell(
             rx.link(
                 rx.el.span(
-                    rx.avatar(src=row["image"], fallback=asset_id[:1], size="1", radius="full", class_name="logo"),
+                    _avatar(asset_id, row["image"]),
                     rx.el.span(row["name"], class_name="asset-name"),
                     rx.el.span(row["id"], class_name="asset-id"),
                     rx.cond(row["active"] == "", rx.badge("paused", color_scheme="gray", size="1")),
@@ -87,7 +112,7 @@ def _row(row: Any) -> rx.Component:
             ),
             class_name="asset-cell",  # a long name wraps on a phone instead of pushing the price away
         ),
-        rx.table.cell(
+        _cell(
             # Re-keyed per market version when the price changed, so the flash animation replays.
             rx.el.span(
                 MarketState.prices[asset_id],
@@ -97,13 +122,13 @@ def _row(row: Any) -> rx.Component:
             class_name="num",
             id="price-" + asset_id,
         ),
-        rx.table.cell(signed(change[CHANGE24], change[DIR24])),
-        rx.table.cell(signed(change[CHANGE7D], change[DIR7D]), class_name="from-tablet"),
-        rx.table.cell(rx.el.span(mcap[COMPACT], title=mcap[EXACT]), class_name="num from-tablet"),
-        rx.table.cell(rx.el.span(volume[COMPACT], title=volume[EXACT]), class_name="num from-desktop"),
-        rx.table.cell(_sparkline(asset_id, change[DIR7D]), class_name="from-desktop"),
+        _cell(signed(change[CHANGE24], change[DIR24])),
+        _cell(signed(change[CHANGE7D], change[DIR7D]), class_name="from-tablet"),
+        _cell(rx.el.span(mcap[COMPACT], title=mcap[EXACT]), class_name="num from-tablet"),
+        _cell(rx.el.span(volume[COMPACT], title=volume[EXACT]), class_name="num from-desktop"),
+        _cell(_sparkline(asset_id, change[DIR7D]), class_name="from-desktop"),
         key=row["id"],
-        class_name="market-row",
+        class_name="rt-TableRow market-row",
     )
 
 
