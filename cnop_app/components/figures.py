@@ -45,15 +45,17 @@ def signed(text: Any, direction: Any, **props: Any) -> rx.Component:
 
 def star_button(starred: Any, on_click: Any, asset_id: Any) -> rx.Component:
     """The watchlist star (12 px, as Radix sizes an icon in a size-1 button): filled when starred, by its
-    aria-pressed (assets/cnop.css)."""
-    return rx.icon_button(
+    aria-pressed (assets/cnop.css).
+
+    A plain <button> with the classes of Radix's ghost icon button, size 1 (and Reflex's 6 px padding,
+    class `watch-star`): a market table renders one per row, and the component worked out its props on
+    every render."""
+    return rx.el.button(
         line_icon(STAR, 12),
-        variant="ghost",
-        size="1",
-        color_scheme=rx.cond(starred, "amber", "gray"),
         on_click=on_click,
         aria_label=rx.cond(starred, "Remove from watchlist", "Add to watchlist"),
         aria_pressed=rx.cond(starred, "true", "false"),
-        class_name="watch-star",
+        class_name="rt-reset rt-BaseButton rt-r-size-1 rt-variant-ghost rt-IconButton watch-star",
+        custom_attrs={"data-accent-color": rx.cond(starred, "amber", "gray")},
         id="star-" + asset_id,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex_components_core.react_router.dom import ReactRouterLink
 
 from cnop_app.components.figures import signed, star_button
 from cnop_app.components.layout import page
@@ -56,12 +57,15 @@ def _sparkline(asset_id: Any, dir7d: Any) -> rx.Component:
     )
 
 
-# Radix Themes' own classes for a table row and cell, and for a size-1 round avatar: the market rows are
-# written as those plain elements. As components, each cell, row and avatar (with its image-loading
-# state) was a React component that works out its props on every render: ~12 per row, most of a
-# row's script time when /market first renders its rows (bench/browser.py).
+# Radix Themes' own classes for a table row and cell, a size-1 round avatar and a link: the market rows
+# are written as those plain elements. As components, each cell, row, avatar (with its image-loading
+# state) and link was a React component that works out its props on every render: ~13 per row, most of
+# a row's script time when /market first renders its rows (bench/browser.py).
 _CELL = "rt-TableCell"
 _AVATAR = "rt-reset rt-AvatarRoot rt-r-size-1 rt-variant-soft"
+# Radix's high-contrast link without underline, on React Router's link (navigation inside the app); its
+# hover colour, Reflex's, is the class `asset-link` of assets/cnop.css.
+_LINK = "rt-Text rt-reset rt-Link rt-underline-none rt-high-contrast asset-link"
 
 
 def _cell(*children: Any, class_name: str = "", **props: Any) -> rx.Component:
@@ -97,7 +101,7 @@ def _row(row: Any) -> rx.Component:
         ),
         _cell(row["rank"], class_name="rank from-tablet"),
         _cell(
-            rx.link(
+            ReactRouterLink.create(
                 rx.el.span(
                     _avatar(asset_id, row["image"]),
                     rx.el.span(row["name"], class_name="asset-name"),
@@ -105,10 +109,9 @@ def _row(row: Any) -> rx.Component:
                     rx.cond(row["active"] == "", rx.badge("paused", color_scheme="gray", size="1")),
                     class_name="asset",
                 ),
-                href="/market/" + asset_id,
-                underline="none",
-                color_scheme="gray",
-                high_contrast=True,
+                to="/market/" + asset_id,
+                class_name=_LINK,
+                custom_attrs={"data-accent-color": "gray"},
             ),
             class_name="asset-cell",  # a long name wraps on a phone instead of pushing the price away
         ),

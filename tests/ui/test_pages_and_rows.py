@@ -43,11 +43,12 @@ def test_a_market_row_is_plain_elements_styled_by_classes() -> None:
     # icon components and tooltip roots per row took most of its first-rows budget (bench/browser.py).
     row = str(rx.foreach(MarketState.rows, market._row))
     assert "Lucide" not in row and "Tooltip" not in row
-    # Radix's table row, cells and avatar are React components that work out their props per render:
-    # the row is their elements with their classes instead.
-    assert "RadixThemesTable" not in row and "RadixThemesAvatar" not in row
+    # Radix's table row, cells, avatar, icon button and link are React components that work out their
+    # props per render: the row is their elements with their classes instead.
+    for component in ("RadixThemesTable", "RadixThemesAvatar", "RadixThemesIconButton", "RadixThemesLink"):
+        assert component not in row, component
     assert '"rt-TableRow market-row"' in row and row.count("rt-TableCell") == 9
-    assert row.count("css:") == 1, row  # the asset link's hover colour only
+    assert "css:" not in row, row  # the link's hover colour and the star's padding are classes too
     # The chart library loads with the asset page's module alone: Reflex bundles a page module's parts.
     assert not hasattr(market, "area_chart")
 
