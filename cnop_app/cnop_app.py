@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 
 from cnop_app import http_security, scheduler
 from cnop_app.api import ApiFirst, EventLane, create_api
+from cnop_app.components.layout import toaster
 from cnop_app.config import get_settings
 from cnop_app.event_socket import EventSocket, event_mount
 from cnop_app.observability.logging import configure_logging, get_logger
@@ -78,7 +79,7 @@ app = CnopApp(
     # The REST API mounts the Reflex app; the security headers wrap everything (pages included).
     api_transformer=[api, http_security.wrap],
     theme=rx.theme(appearance="inherit", accent_color="indigo", radius="medium"),
-    toaster=rx.toast.provider(position="bottom-right", close_button=True),
+    toaster=toaster(),
     stylesheets=["/cnop.css"],
 )
 

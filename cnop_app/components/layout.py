@@ -108,6 +108,13 @@ def top_bar() -> rx.Component:
     )
 
 
+def toaster() -> rx.Component:
+    """The app's toast provider. Its direction is given: without one, sonner's Toaster reads the page's
+    computed `direction` on every render, which makes the browser compute the style of the whole page
+    there and then (in the middle of React's commit of /market's rows, for one)."""
+    return rx.toast.provider(position="bottom-right", close_button=True, dir="ltr")
+
+
 def page(*children: rx.Component, title: str = "", max_width: str = "1200px") -> rx.Component:
     return rx.box(
         top_bar(),

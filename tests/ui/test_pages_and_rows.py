@@ -9,6 +9,7 @@ import pytest
 import reflex as rx
 from reflex_base.utils.exceptions import VarAttributeError
 
+from cnop_app.components.layout import toaster
 from cnop_app.domain.errors import BusinessRuleViolation, ValidationFailed
 from cnop_app.pages import account, asset, auth, dashboard, market, orders, portfolio, profile, trade
 from cnop_app.services import trading as trading_service
@@ -60,6 +61,12 @@ def test_the_market_table_renders_a_screenful_first_then_asks_for_the_rest() -> 
     assert "all_rows_rx_state_ ? " in body and f" : {FIRST_ROWS}))" in body, body  # rows.slice(0, limit)
     asks = [h for h in page._get_all_hooks() if "useEffect" in h and "market_state.show_all_rows" in h]
     assert len(asks) == 1  # sent once the first rows have mounted
+
+
+def test_the_toaster_does_not_ask_the_browser_for_the_page_direction() -> None:
+    # Without `dir`, sonner calls getComputedStyle(document.documentElement) on every render of the
+    # Toaster: a forced style computation of the whole page, seen inside the commit of /market's rows.
+    assert 'dir:"ltr"' in str(toaster())
 
 
 def test_the_portfolio_value_axis_is_in_whole_dollars_and_prices_keep_their_decimals() -> None:
