@@ -7,6 +7,7 @@ import reflex as rx
 from cnop_app.config import load_server_settings
 from cnop_app.observability.multiprocess import prepare_multiprocess_metrics
 from cnop_app.server import gunicorn_args, worker_count
+from cnop_app.theme import radix_themes
 
 _server = load_server_settings()
 # The production backend runs on gunicorn with CNOP's uvicorn worker (cnop_app/server.py says why),
@@ -44,6 +45,7 @@ config = rx.Config(
     ),
     telemetry_enabled=False,
     show_built_with_reflex=False,
-    plugins=[],
+    # Radix Themes with the app's theme, loading only the colour scales the app uses (cnop_app/theme.py).
+    plugins=[radix_themes()],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

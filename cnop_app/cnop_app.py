@@ -78,7 +78,6 @@ api = create_api()
 app = CnopApp(
     # The REST API mounts the Reflex app; the security headers wrap everything (pages included).
     api_transformer=[api, http_security.wrap],
-    theme=rx.theme(appearance="inherit", accent_color="indigo", radius="medium"),
     toaster=toaster(),
     stylesheets=["/cnop.css"],
 )

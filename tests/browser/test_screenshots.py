@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
+from cnop_app.theme import RADIX_SCALES, THEME_COLOURS
 from tests.browser.conftest import ARTIFACTS
 from tests.support.helpers import STRONG_PASSWORD, user_payload
 
@@ -137,3 +138,21 @@ def test_light_and_dark_screenshots_of_the_main_pages(app_url: str, browser: Bro
             _capture(page, name, "dark")
     finally:
         context.close()
+
+
+def test_the_page_carries_the_colour_scales_the_app_uses_and_no_others(app_url: str, browser: Browser) -> None:
+    # The built stylesheet is Radix's in parts (cnop_app/theme.py): each listed scale defines its
+    # variables, in light and dark mode, and the other scales are not downloaded at all.
+    for mode in ("light", "dark"):
+        context = browser.new_context(viewport=VIEWPORT, color_scheme=mode)
+        try:
+            page = context.new_page()
+            page.goto(f"{app_url}/login")
+            expect(page.locator("html")).to_have_class(re.compile(rf"\b{mode}\b"))
+            defined = page.evaluate(
+                "(names) => names.filter(n => getComputedStyle(document.body).getPropertyValue(`--${n}-9`).trim())",
+                sorted(RADIX_SCALES),
+            )
+        finally:
+            context.close()
+        assert sorted(defined) == sorted(THEME_COLOURS), mode
