@@ -80,6 +80,8 @@ app = CnopApp(
     api_transformer=[api, http_security.wrap],
     toaster=toaster(),
     stylesheets=["/cnop.css"],
+    # The tab's icon (the top bar's mark); without one Chromium asks for /favicon.ico on every page.
+    head_components=[rx.el.link(rel="icon", type="image/svg+xml", href="/favicon.svg")],
 )
 
 

@@ -53,8 +53,7 @@ class Watch:
     foreign: list[str] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        # The app ships no favicon (Chromium asks for one once): a missing file, not a policy matter.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+        if message.type == "error":
             self.errors.append(f"{message.text} @ {message.location.get('url')}")
 
     def on_request(self, request: Request) -> None:
