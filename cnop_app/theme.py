@@ -10,22 +10,20 @@ scales in `THEME_COLOURS` only. A colour the app names must be listed there:
 
 from __future__ import annotations
 
-import typing
-from typing import Any
+from typing import Any, get_args
 
 import reflex as rx
 from reflex.plugins import RadixThemesPlugin
 from reflex_components_radix.themes.base import LiteralAccentColor, LiteralGrayColor
 
 ACCENT = "indigo"
-# The grey Radix pairs with the accent (its "auto" grey for indigo), set here so that it is listed.
-# Radix's own order: the greys, then the accents alphabetically; every colour a page, badge or chart
-# names.
+# Radix's "auto" grey for indigo, named so that the theme and the list below cannot disagree.
 GRAY = "slate"
+# In Radix's own file order (greys, then accents alphabetically): every colour a page, badge or chart names.
 THEME_COLOURS = ("gray", GRAY, "amber", "blue", "grass", "green", ACCENT, "red", "tomato", "violet")
 RADIX = "@radix-ui/themes"
 # Every scale Radix Themes has (accents and greys; "auto" is not one).
-RADIX_SCALES = frozenset(typing.get_args(LiteralAccentColor) + typing.get_args(LiteralGrayColor)) - {"auto"}
+RADIX_SCALES = frozenset(get_args(LiteralAccentColor) + get_args(LiteralGrayColor)) - {"auto"}
 
 
 def radix_stylesheets() -> tuple[str, ...]:
